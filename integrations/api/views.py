@@ -1,0 +1,139 @@
+"""The v1 REST API: ingest for systems; transactions, contracts and quarantine for people."""
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Prefetch
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, permissions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from controltower.api import Problem
+from integrations import contracts
+from integrations.api.authentication import ApiKeyAuthentication, IsPerson, IsSystem
+from integrations.api.serializers import (
+    IngestResultSerializer,
+    QuarantinedMessageSerializer,
+    TransactionDetailSerializer,
+    TransactionSerializer,
+)
+from integrations.filtersets import TransactionFilterSet
+from integrations.models import Attempt, Delivery, QuarantinedMessage, Transaction
+from integrations.services.ingest import EXCERPT_BYTES, parse_json_body, quarantine_keep, transaction_ingest
+
+PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json with errors[{pointer, detail}]")
+
+
+def read_body(request) -> tuple[bytes, int]:
+    """The body and its full size; past Django's own limit, only its start is read."""
+    django_request = request._request
+    try:
+        raw = django_request.body
+    except RequestDataTooBig:
+        return django_request.read(EXCERPT_BYTES), int(django_request.META.get("CONTENT_LENGTH") or 0)
+    return raw, len(raw)
+
+
+def binary_mode_event(meta: dict, raw: bytes) -> dict:
+    """CloudEvents binary mode: attributes in `ce-` headers, the body is `data`."""
+    event = {key[len("HTTP_CE_"):].lower(): value for key, value in meta.items() if key.startswith("HTTP_CE_")}
+    event["data"] = parse_json_body(raw)
+    return event
+
+
+class EventIngestApi(APIView):
+    """Ingest one CloudEvent (structured JSON mode, or binary mode with `ce-` headers)."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsSystem]
+    parser_classes = []  # the raw body is read here, so a refused one is kept exactly as sent
+
+    @extend_schema(
+        request={"application/cloudevents+json": OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+        responses={202: IngestResultSerializer, 200: IngestResultSerializer, 400: PROBLEM, 401: PROBLEM,
+                   403: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        description="202 for a new transaction; 200 with `duplicate: true` for the same (source, id) again.",
+    )
+    def post(self, request):
+        system = request.user.system
+        raw, size = read_body(request)
+        try:
+            if size > settings.MAX_MESSAGE_BYTES:
+                raise Problem(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "Message too large",
+                              f"The body is {size} bytes; the limit is {settings.MAX_MESSAGE_BYTES}.",
+                              [{"pointer": "/", "detail": f"at most {settings.MAX_MESSAGE_BYTES} bytes"}],
+                              slug="too-large")
+            if "HTTP_CE_SPECVERSION" in request.META:
+                event = binary_mode_event(request.META, raw)
+            else:
+                event = parse_json_body(raw)
+            result = transaction_ingest(source=system, event=event)
+        except Problem as problem:
+            quarantine_keep(source=system, endpoint=request.path, content_type=request.content_type or "",
+                            raw=raw, size=size, problem=problem)
+            raise
+        tx = result.transaction
+        body = {"transaction_id": tx.pk, "correlation_id": tx.correlation_id, "status": tx.status,
+                "duplicate": result.duplicate}
+        return Response(IngestResultSerializer(body).data,
+                        status=status.HTTP_200_OK if result.duplicate else status.HTTP_202_ACCEPTED)
+
+
+class TransactionListApi(generics.ListAPIView):
+    """Transactions of the plants you may see, newest first, filtered by query parameters."""
+
+    permission_classes = [IsPerson]
+    serializer_class = TransactionSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = TransactionFilterSet
+
+    def get_queryset(self):
+        return Transaction.objects.for_user(self.request.user).select_related("source", "plant")
+
+
+class TransactionDetailApi(generics.RetrieveAPIView):
+    """One transaction with its payloads, deliveries, attempts and history."""
+
+    permission_classes = [IsPerson]
+    serializer_class = TransactionDetailSerializer
+
+    def get_queryset(self):
+        deliveries = Delivery.objects.select_related("target").prefetch_related(
+            Prefetch("attempts", queryset=Attempt.objects.order_by("number"))
+        )
+        return Transaction.objects.for_user(self.request.user).select_related("source", "plant").prefetch_related(
+            Prefetch("deliveries", queryset=deliveries)
+        )
+
+
+class ContractApi(APIView):
+    """The JSON Schema of an event type at a version, for partners to validate before they send."""
+
+    authentication_classes = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: PROBLEM})
+    def get(self, request, event_type: str, version: str):
+        schema = contracts.schema(event_type, version)
+        if schema is None:
+            raise Problem(404, "Not found", f"No contract for {event_type!r} version {version!r}.")
+        return Response(schema, content_type="application/schema+json")
+
+
+class IsIntegrationAdmin(IsPerson):
+    message = "Only integration admins may see this."
+
+    def has_permission(self, request, view):
+        return super().has_permission(request, view) and request.user.sees_all_plants
+
+
+class QuarantineListApi(generics.ListAPIView):
+    """Refused inbound messages with their raw bodies and reasons (integration admins)."""
+
+    permission_classes = [IsIntegrationAdmin]
+    serializer_class = QuarantinedMessageSerializer
+    queryset = QuarantinedMessage.objects.select_related("source")
+
+

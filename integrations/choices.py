@@ -1,0 +1,89 @@
+"""Kinds and statuses of the pipeline, each with how it looks everywhere it is shown.
+
+Tones follow ISA-101: "normal" states are grey; colour only marks what needs a look
+(amber: in flight or at risk, red: failed, magenta: stale or unknown).
+"""
+
+from django.db import models
+
+
+class SystemKind(models.TextChoices):
+    ERP = "ERP", "ERP"
+    WMS = "WMS", "WMS"
+    MES = "MES", "MES"
+    QMS = "QMS", "QMS"
+    APS = "APS", "APS"
+    TMS = "TMS", "TMS"
+
+
+class LatencyClass(models.TextChoices):
+    IMMEDIATE = "immediate", "Immediate"
+    NEAR_REAL_TIME = "near_real_time", "Near real time"
+    MICRO_BATCH = "micro_batch", "Micro-batch"
+    END_OF_DAY = "end_of_day", "End of day"
+
+    @property
+    def queue(self) -> str:
+        return {
+            "immediate": "deliver.immediate",
+            "near_real_time": "deliver.near_real_time",
+        }.get(self.value, "deliver.batch")
+
+
+class TransactionStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    ROUTED = "routed", "Routed"
+    DELIVERED = "delivered", "Delivered"
+    PARKED = "parked", "Parked"
+    FAILED = "failed", "Failed"
+    DEAD = "dead", "Dead"
+    UNROUTED = "unrouted", "Unrouted"
+    IGNORED = "ignored", "Ignored"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RETRYING = "retrying", "Retrying"
+    HELD = "held", "Held"
+    DELIVERED = "delivered", "Delivered"
+    REJECTED = "rejected", "Rejected"
+    DEAD = "dead", "Dead"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+DUE_DELIVERY_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+TERMINAL_DELIVERY_STATUSES = (
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.REJECTED,
+    DeliveryStatus.DEAD,
+    DeliveryStatus.CANCELLED,
+)
+
+
+class AttemptOutcome(models.TextChoices):
+    IN_FLIGHT = "in_flight", "In flight"
+    DELIVERED = "delivered", "Delivered"
+    TRANSIENT_ERROR = "transient_error", "Transient error"
+    REJECTED = "rejected", "Rejected"
+    LOST = "lost", "Lost (worker died)"
+
+
+# How each status looks: (tone, icon). The icon keeps meaning when colour is not seen.
+STATUS_PRESENTATION = {
+    "received": ("neutral", "○"),
+    "routed": ("neutral", "→"),
+    "pending": ("neutral", "○"),
+    "delivered": ("ok", "✓"),
+    "parked": ("amber", "⏸"),
+    "held": ("amber", "⏸"),
+    "retrying": ("amber", "↻"),
+    "in_flight": ("amber", "↻"),
+    "transient_error": ("amber", "↻"),
+    "failed": ("red", "✕"),
+    "rejected": ("red", "✕"),
+    "dead": ("red", "✕"),
+    "lost": ("red", "✕"),
+    "unrouted": ("red", "?"),
+    "ignored": ("neutral", "–"),
+    "cancelled": ("neutral", "–"),
+}

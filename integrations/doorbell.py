@@ -1,0 +1,42 @@
+"""Ringing the workers. Redis is only the doorbell: rows in PostgreSQL are the record.
+
+A ring that cannot reach the broker is logged and dropped; the sweeper finds the waiting rows
+and rings again. After a failed ring we stay quiet for a few seconds, so that API calls made
+while Redis is down do not each wait for a connection timeout.
+"""
+
+import logging
+import time
+
+from kombu.exceptions import OperationalError
+
+logger = logging.getLogger(__name__)
+QUIET_AFTER_FAILURE_S = 5.0
+_quiet_until = 0.0
+
+
+def _ring(task_name: str, **kwargs) -> bool:
+    global _quiet_until
+    if time.monotonic() < _quiet_until:
+        return False
+    from integrations import tasks
+
+    try:
+        getattr(tasks, task_name).apply_async(kwargs=kwargs, retry=False)
+        return True
+    except (OperationalError, OSError) as e:
+        _quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
+        logger.warning("broker unreachable, %s not rung (the sweeper will): %s", task_name, e)
+        return False
+
+
+def ring_router() -> bool:
+    return _ring("route_received")
+
+
+def ring_deliveries(latency_class: str) -> bool:
+    return _ring("deliver_due", latency_class=latency_class)
+
+
+def ring_sweeper() -> bool:
+    return _ring("sweep")

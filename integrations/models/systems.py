@@ -1,0 +1,88 @@
+"""External systems and the API keys they authenticate with."""
+
+import hashlib
+import hmac
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from integrations.choices import SystemKind
+
+
+class System(models.Model):
+    """An external system (ERP, WMS, MES, QMS…) that sends to or receives from the tower."""
+
+    code = models.CharField(max_length=32, unique=True, help_text="e.g. ERP-S4, WMS-EAST, MES-P1000")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=8, choices=SystemKind.choices)
+    adapter = models.CharField(max_length=32, help_text="connector that speaks this system's format")
+    base_url = models.URLField(blank=True)
+    credentials_ref = models.CharField(max_length=200, blank=True,
+                                       help_text="name of the secret holding outbound credentials")
+    plants = models.ManyToManyField("controltower.Plant", blank=True, related_name="systems")
+    is_active = models.BooleanField(default=True)
+    timeout_s = models.PositiveSmallIntegerField(default=10)
+    retry_base_s = models.FloatField(default=2.0, help_text="first retry delay; doubles each attempt")
+    retry_cap_s = models.FloatField(default=600.0, help_text="longest delay between attempts")
+    max_attempts = models.PositiveSmallIntegerField(default=10)
+    rate_limit_per_s = models.FloatField(null=True, blank=True, help_text="empty: no limit")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+KEY_PREFIX = "ct"
+
+
+def _hash(raw_key: str) -> str:
+    # Keys carry 256 bits of randomness, so a fast hash is safe and keeps each API call cheap.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A hashed key that authenticates one System on inbound calls. Shown once, at creation."""
+
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="api_keys")
+    prefix = models.CharField(max_length=16, unique=True, help_text="public part, to find the key")
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.system.code} {KEY_PREFIX}_{self.prefix}_…"
+
+    @classmethod
+    def issue(cls, system: System, *, revoke_others: bool = False) -> tuple["ApiKey", str]:
+        """Create a key for `system`; return it and the plaintext, which is not stored."""
+        prefix = secrets.token_hex(6)
+        raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+        if revoke_others:
+            cls.objects.active().filter(system=system).update(revoked_at=timezone.now())
+        return cls.objects.create(system=system, prefix=prefix, key_hash=_hash(raw)), raw
+
+    @classmethod
+    def authenticate(cls, raw: str) -> "ApiKey | None":
+        """The active key matching `raw`, or None."""
+        parts = raw.split("_", 2)
+        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+            return None
+        key = cls.objects.active().select_related("system").filter(prefix=parts[1]).first()
+        if key is None or not hmac.compare_digest(key.key_hash, _hash(raw)):
+            return None
+        return key

@@ -1,0 +1,193 @@
+"""Delivery: send due deliveries to their targets, at least once, with the same idempotency key.
+
+Each delivery goes through three short steps, so that a worker killed at any point loses nothing:
+1. claim (one DB transaction): lock due rows with SKIP LOCKED, take a lease, open an Attempt row;
+2. call the target over HTTP with no transaction open;
+3. record the outcome (one DB transaction): only if we still hold the lease.
+A worker that dies after 1 leaves a lease that expires; the delivery is then due again and is
+sent again with the same idempotency key, which the target uses to apply it once.
+"""
+
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction as db_transaction
+from django.utils import timezone
+
+from controltower.live import notify_transactions_changed
+from controltower.roles import Role
+from exceptions_queue.models import Category, Severity
+from exceptions_queue.services import exception_raise
+from integrations.choices import AttemptOutcome, DeliveryStatus, TransactionStatus
+from integrations.connectors import connector_for
+from integrations.connectors.base import ConnectorError, OutboundEvent, Receipt
+from integrations.models import Attempt, Delivery, Transaction
+
+logger = logging.getLogger(__name__)
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def retry_delay_s(attempt_number: int, *, base_s: float, cap_s: float) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2^(n-1))]."""
+    return random.uniform(0, min(cap_s, base_s * 2 ** (attempt_number - 1)))
+
+
+@dataclass
+class Claimed:
+    delivery: Delivery
+    attempt: Attempt
+
+
+def deliveries_claim(*, latency_class: str, batch_size: int, worker: str) -> list[Claimed]:
+    """Lease up to `batch_size` due deliveries of one latency class, oldest due first."""
+    now = timezone.now()
+    lease_until = now + timedelta(seconds=settings.DELIVERY_LEASE_S)
+    with db_transaction.atomic():
+        deliveries = list(
+            Delivery.objects.due(now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .select_related("target", "transaction", "transaction__plant")
+            .filter(latency_class=latency_class)
+            .order_by("next_attempt_at", "id")[:batch_size]
+        )
+        for d in deliveries:
+            d.lease_owner, d.lease_expires_at = worker, lease_until
+            d.attempt_count += 1
+        Delivery.objects.bulk_update(deliveries, ["lease_owner", "lease_expires_at", "attempt_count"])
+        attempts = Attempt.objects.bulk_create(
+            [Attempt(delivery=d, number=d.attempt_count, worker=worker, started_at=now) for d in deliveries]
+        )
+    return [Claimed(d, a) for d, a in zip(deliveries, attempts, strict=True)]
+
+
+def outbound_event(delivery: Delivery) -> OutboundEvent:
+    tx = delivery.transaction
+    return OutboundEvent(
+        event_type=tx.event_type, data=tx.canonical_payload, idempotency_key=str(delivery.idempotency_key),
+        transaction_id=str(tx.pk), correlation_id=tx.correlation_id,
+        plant=tx.plant.code if tx.plant else "", business_key=tx.business_key, source=tx.source.code,
+    )
+
+
+def delivery_send(claimed: Claimed) -> Receipt | ConnectorError:
+    """Make the outside call. Never raises for the target's failures: they are outcomes."""
+    try:
+        return connector_for(claimed.delivery.target).deliver(outbound_event(claimed.delivery))
+    except ConnectorError as e:
+        return e
+    except LookupError as e:  # the system names an adapter we do not have: a configuration fault
+        return ConnectorError(str(e), permanent=True, error_class="configuration")
+
+
+def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError, *, worker: str) -> str:
+    """Record how one attempt ended and move the delivery on. Returns the delivery's new status."""
+    now = timezone.now()
+    with db_transaction.atomic():
+        d = Delivery.objects.select_for_update().select_related("target", "transaction__plant").get(
+            pk=claimed.delivery.pk
+        )
+        attempt = claimed.attempt
+        attempt.finished_at = now
+        if isinstance(outcome, Receipt):
+            attempt.outcome, attempt.http_status = AttemptOutcome.DELIVERED, outcome.http_status
+            attempt.response_excerpt = outcome.response_excerpt
+        else:
+            attempt.outcome = AttemptOutcome.REJECTED if outcome.permanent else AttemptOutcome.TRANSIENT_ERROR
+            attempt.http_status, attempt.error_class = outcome.http_status, outcome.error_class
+            attempt.response_excerpt = outcome.response_excerpt or str(outcome)
+        attempt.save(update_fields=["finished_at", "outcome", "http_status", "error_class", "response_excerpt"])
+
+        if d.lease_owner != worker or d.is_terminal():
+            # Our lease ran out and another worker took the delivery over; its result stands.
+            return d.status
+        d.lease_owner, d.lease_expires_at = "", None
+        if isinstance(outcome, Receipt):
+            d.status, d.delivered_at, d.target_reference = DeliveryStatus.DELIVERED, now, outcome.target_reference
+            d.last_error = ""
+            note = f"delivered to {d.target.code}" + (f" as {outcome.target_reference}" if outcome.target_reference else "")
+        elif outcome.permanent:
+            d.status, d.last_error = DeliveryStatus.REJECTED, str(outcome)
+            note = f"rejected by {d.target.code}"
+            exception_raise(
+                cause_key=f"rejected:{d.pk}", category=Category.BUSINESS_REJECTION, role=Role.PLANNER,
+                plant=d.transaction.plant, transaction=d.transaction, delivery=d, severity=Severity.HIGH,
+                title=f"{d.target.code} rejected {d.transaction.event_type} {d.transaction.business_key}",
+                detail=str(outcome),
+            )
+        elif d.attempt_count >= d.target.max_attempts:
+            d.status, d.last_error = DeliveryStatus.DEAD, str(outcome)
+            note = f"dead after {d.attempt_count} attempts to {d.target.code}"
+            exception_raise(
+                cause_key=f"dead:{d.pk}", category=Category.DELIVERY_DEAD, role=Role.INTEGRATION_ADMIN,
+                plant=d.transaction.plant, transaction=d.transaction, delivery=d, severity=Severity.HIGH,
+                title=f"{d.transaction.event_type} {d.transaction.business_key} never reached {d.target.code}",
+                detail=str(outcome),
+            )
+        else:
+            delay = retry_delay_s(d.attempt_count, base_s=d.target.retry_base_s, cap_s=d.target.retry_cap_s)
+            d.status, d.last_error = DeliveryStatus.RETRYING, str(outcome)
+            d.next_attempt_at = now + timedelta(seconds=delay)
+            note = f"attempt {d.attempt_count} to {d.target.code} failed; retry in {delay:.1f} s"
+        d.save(update_fields=["status", "delivered_at", "target_reference", "last_error", "next_attempt_at",
+                              "lease_owner", "lease_expires_at"])
+        transaction_refresh_status(d.transaction_id, note)
+        plant = d.transaction.plant
+        if plant:
+            db_transaction.on_commit(lambda: notify_transactions_changed({plant.code}))
+    return d.status
+
+
+def transaction_refresh_status(transaction_id, note: str) -> None:
+    """Derive the transaction's status from its deliveries and record the step in its history."""
+    tx = Transaction.objects.select_for_update().get(pk=transaction_id)
+    statuses = set(tx.deliveries.values_list("status", flat=True))
+    if statuses == {DeliveryStatus.DELIVERED}:
+        new = TransactionStatus.DELIVERED
+    elif DeliveryStatus.DEAD in statuses:
+        new = TransactionStatus.DEAD
+    elif DeliveryStatus.REJECTED in statuses:
+        new = TransactionStatus.FAILED
+    else:
+        new = TransactionStatus.ROUTED
+    tx.set_status(new, note)
+    tx.save(update_fields=["status", "status_changed_at", "history"])
+
+
+def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None, max_batches: int = 20) -> int:
+    """Deliver due deliveries of one latency class in batches until none is due. Returns the count."""
+    worker = worker_name()
+    batch_size = batch_size or settings.DELIVERY_BATCH_SIZE
+    done = 0
+    for _ in range(max_batches):
+        batch = deliveries_claim(latency_class=latency_class, batch_size=batch_size, worker=worker)
+        for claimed in batch:
+            delivery_record_outcome(claimed, delivery_send(claimed), worker=worker)
+        done += len(batch)
+        if len(batch) < batch_size:
+            break
+    return done
+
+
+def leases_expire() -> int:
+    """Close the attempts of workers that died mid-delivery; their deliveries are due again."""
+    now = timezone.now()
+    with db_transaction.atomic():
+        stale = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(lease_expires_at__lt=now)
+            .values_list("pk", flat=True)
+        )
+        Attempt.objects.filter(delivery_id__in=stale, outcome=AttemptOutcome.IN_FLIGHT).update(
+            outcome=AttemptOutcome.LOST, finished_at=now, error_class="lease_expired",
+            response_excerpt="the worker holding this delivery stopped before recording an outcome",
+        )
+        Delivery.objects.filter(pk__in=stale).update(lease_owner="", lease_expires_at=None)
+    return len(stale)

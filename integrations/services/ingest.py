@@ -1,0 +1,127 @@
+"""Ingest: turn one inbound CloudEvent into a stored transaction, or refuse it with pointers.
+
+Refusals raise `Problem`; the API keeps the refused body in quarantine (`quarantine_keep`).
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError
+from django.db import transaction as db_transaction
+from rest_framework import status
+
+from controltower.api import Problem
+from controltower.models import Plant
+from integrations import contracts
+from integrations.doorbell import ring_router
+from integrations.models import QuarantinedMessage, System, Transaction
+
+# Derived correlation IDs are UUIDv5 in this namespace over "plant:business key", so every message
+# about one order shares one thread even when systems do not propagate an ID.
+CORRELATION_NAMESPACE = uuid.UUID("6f1d7c52-9a57-4c1e-8f39-1b0f2a3c7d10")
+EXCERPT_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    transaction: Transaction
+    duplicate: bool
+
+
+def parse_json_body(raw: bytes) -> object:
+    """Decode a JSON body or raise a 400 problem saying where it broke."""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "The body is not UTF-8 text.",
+                      [{"pointer": "/", "detail": f"invalid UTF-8 at byte {e.start}"}], slug="unparsable") from None
+    except json.JSONDecodeError as e:
+        raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "The body is not valid JSON.",
+                      [{"pointer": "/", "detail": f"{e.msg} at line {e.lineno} column {e.colno}"}],
+                      slug="unparsable") from None
+
+
+def derive_correlation_id(plant_code: str, business_key: str) -> str:
+    return str(uuid.uuid5(CORRELATION_NAMESPACE, f"{plant_code}:{business_key}"))
+
+
+def _schema_version(event: dict) -> str:
+    dataschema = event.get("dataschema") or ""
+    return dataschema.rstrip("/").rsplit("/", 1)[-1] if dataschema else "1"
+
+
+def transaction_ingest(*, source: System, event: object) -> IngestResult:
+    """Validate a structured CloudEvent from `source`, store it once, and ring the router.
+
+    The same (source, id) again returns the first transaction with duplicate=True, also when
+    the copies race: the unique constraint decides, and the loser reads the winner's row.
+    """
+    if not isinstance(event, dict):
+        raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "A CloudEvent must be a JSON object.",
+                      [{"pointer": "/", "detail": f"expected an object, got {type(event).__name__}"}],
+                      slug="unparsable")
+    envelope_errors = contracts.errors(contracts.ENVELOPE, "1", event)
+    if envelope_errors:
+        raise Problem(422, "Invalid CloudEvent", "The envelope does not follow CloudEvents 1.0.", envelope_errors,
+                      slug="invalid-event")
+    if event["source"] != source.code:
+        raise Problem(status.HTTP_403_FORBIDDEN, "Wrong source",
+                      f"This API key belongs to {source.code}; it cannot send as {event['source']!r}.",
+                      [{"pointer": "/source", "detail": f"must be {source.code!r}"}], slug="wrong-source")
+
+    existing = Transaction.objects.filter(source=source, source_message_id=event["id"]).first()
+    if existing:
+        return IngestResult(existing, duplicate=True)
+
+    event_type, version = event["type"], _schema_version(event)
+    if contracts.schema(event_type, version) is None:
+        pointer = "/dataschema" if contracts.schema(event_type, "1") else "/type"
+        raise Problem(422, "Unknown event type", f"No contract for {event_type!r} version {version!r}.",
+                      [{"pointer": pointer, "detail": f"known types: {', '.join(contracts.event_types())}"}],
+                      slug="unknown-event-type")
+    data = event["data"]
+    data_errors = contracts.errors(event_type, version, data, prefix="/data")
+    if data_errors:
+        raise Problem(422, "Invalid event data", f"The data does not match {event_type} v{version}.", data_errors,
+                      slug="invalid-event")
+
+    plant_code = event.get("plant") or data.get("plant") or ""
+    plant = Plant.objects.filter(code=plant_code).first() if plant_code else None
+    if plant_code and plant is None:
+        raise Problem(422, "Unknown plant", f"Plant {plant_code!r} is not configured.",
+                      [{"pointer": "/plant" if event.get("plant") else "/data/plant",
+                        "detail": f"unknown plant {plant_code!r}"}], slug="unknown-plant")
+    key_field = contracts.schema(event_type, version).get("x-business-key", "")
+    business_key = event.get("businesskey") or str(data.get(key_field, ""))
+    correlation_id = event.get("correlationid") or derive_correlation_id(plant_code, business_key or event["id"])
+
+    try:
+        with db_transaction.atomic():
+            tx = Transaction(
+                correlation_id=correlation_id, source=source, source_message_id=event["id"],
+                event_type=event_type, schema_version=version, plant=plant, business_key=business_key,
+                raw_payload=event, canonical_payload=data,
+                source_time=datetime.fromisoformat(event["time"]) if event.get("time") else None,
+            )
+            tx.set_status(tx.status, f"received from {source.code}")
+            tx.save(force_insert=True)
+    except IntegrityError:
+        # A copy sent at the same instant won the unique constraint; answer with its IDs.
+        return IngestResult(Transaction.objects.get(source=source, source_message_id=event["id"]), duplicate=True)
+    db_transaction.on_commit(ring_router)
+    return IngestResult(tx, duplicate=False)
+
+
+def quarantine_keep(*, source: System | None, endpoint: str, content_type: str, raw: bytes, size: int,
+                    problem: Problem) -> QuarantinedMessage:
+    """Keep a refused message with its reason and pointers, for a person to fix and resubmit."""
+    # An oversized body is kept only in part: storing it whole would defeat the limit.
+    body = raw[:EXCERPT_BYTES] if problem.status_code == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE else raw
+    return QuarantinedMessage.objects.create(
+        source=source, endpoint=endpoint, content_type=content_type[:200],
+        raw_body=body.decode("utf-8", errors="replace"),
+        body_size=size, http_status=problem.status_code, reason=f"{problem.title}: {problem.detail}"[:300],
+        errors=problem.errors,
+    )

@@ -1,0 +1,75 @@
+"""Routing: decide which systems must act on each received transaction, and create deliveries."""
+
+from dataclasses import dataclass
+
+from django.db import transaction as db_transaction
+
+from controltower.roles import Role
+from exceptions_queue.models import Category
+from exceptions_queue.services import exception_raise
+from integrations.choices import TransactionStatus
+from integrations.doorbell import ring_deliveries
+from integrations.models import Delivery, RoutingRule, System, Transaction
+
+
+@dataclass(frozen=True)
+class Route:
+    target: System
+    rule: RoutingRule
+
+
+def routes_for(event_type: str, plant_id: int | None, data: dict) -> list[Route]:
+    """Every target of every matching rule; a target reached by several rules takes the best rule."""
+    routes: dict[int, Route] = {}
+    rules = RoutingRule.objects.for_event(event_type, plant_id).prefetch_related("targets")
+    for rule in rules:
+        if not rule.matches(data):
+            continue
+        for target in rule.targets.all():
+            if target.is_active:
+                routes.setdefault(target.pk, Route(target, rule))
+    return list(routes.values())
+
+
+def transaction_route(tx: Transaction) -> list[Delivery]:
+    """Create the deliveries of one received transaction (caller holds its row lock)."""
+    routes = routes_for(tx.event_type, tx.plant_id, tx.canonical_payload)
+    if not routes:
+        tx.set_status(TransactionStatus.UNROUTED, "no routing rule matches")
+        tx.save(update_fields=["status", "status_changed_at", "history"])
+        exception_raise(
+            cause_key=f"unrouted:{tx.event_type}:{tx.plant_id}", category=Category.UNROUTED,
+            role=Role.INTEGRATION_ADMIN, plant=tx.plant, transaction=tx,
+            title=f"No routing rule for {tx.event_type} in plant {tx.plant.code if tx.plant else '(none)'}",
+            detail="Add a routing rule, then replay the waiting transactions.",
+        )
+        return []
+    deliveries = Delivery.objects.bulk_create(
+        [Delivery(transaction=tx, target=r.target, latency_class=r.rule.latency_class) for r in routes]
+    )
+    best = routes[0].rule
+    tx.routing_rule, tx.routing_rule_version = best, best.version
+    tx.set_status(TransactionStatus.ROUTED, "to " + ", ".join(r.target.code for r in routes))
+    tx.save(update_fields=["status", "status_changed_at", "history", "routing_rule", "routing_rule_version"])
+    return deliveries
+
+
+def transactions_route_received(*, batch_size: int = 100) -> int:
+    """Claim up to `batch_size` received transactions, oldest first, and route them.
+
+    SKIP LOCKED lets several workers route side by side without waiting on each other.
+    Returns how many were routed.
+    """
+    with db_transaction.atomic():
+        batch = list(
+            Transaction.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("plant")
+            .filter(status=TransactionStatus.RECEIVED)
+            .order_by("received_at")[:batch_size]
+        )
+        latency_classes = set()
+        for tx in batch:
+            latency_classes.update(d.latency_class for d in transaction_route(tx))
+        for latency_class in latency_classes:
+            db_transaction.on_commit(lambda lc=latency_class: ring_deliveries(lc))
+    return len(batch)

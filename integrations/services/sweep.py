@@ -1,0 +1,38 @@
+"""The sweeper: find work whose wake-up was lost and ring for it again.
+
+Redis may drop a wake-up (Redis down, a worker killed after taking the message). The rows in
+PostgreSQL still say what is waiting, so a periodic sweep is enough to resume everything.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from integrations.choices import TransactionStatus
+from integrations.doorbell import ring_deliveries, ring_router
+from integrations.models import Delivery, Transaction
+from integrations.services.delivery import leases_expire
+
+# Rows younger than this still have their own wake-up on its way.
+GRACE = timedelta(seconds=2)
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    leases_expired: int
+    router_rung: bool
+    delivery_classes_rung: tuple[str, ...]
+
+
+def pipeline_sweep() -> SweepReport:
+    now = timezone.now()
+    expired = leases_expire()
+    waiting = Transaction.objects.filter(status=TransactionStatus.RECEIVED, received_at__lt=now - GRACE).exists()
+    router_rung = ring_router() if waiting else False
+    classes = tuple(
+        Delivery.objects.due(now - GRACE).order_by().values_list("latency_class", flat=True).distinct()
+    )
+    for latency_class in classes:
+        ring_deliveries(latency_class)
+    return SweepReport(leases_expired=expired, router_rung=router_rung, delivery_classes_rung=classes)

@@ -1,0 +1,27 @@
+"""Celery tasks: thin wake-ups. Each claims its rows from PostgreSQL and calls one service."""
+
+from celery import shared_task
+
+from integrations.services.delivery import deliveries_deliver_due
+from integrations.services.routing import transactions_route_received
+from integrations.services.sweep import pipeline_sweep
+
+
+@shared_task(name="integrations.tasks.route_received")
+def route_received() -> int:
+    total = 0
+    while (routed := transactions_route_received()) > 0:
+        total += routed
+    return total
+
+
+@shared_task(name="integrations.tasks.deliver_due")
+def deliver_due(latency_class: str = "immediate") -> int:
+    return deliveries_deliver_due(latency_class=latency_class)
+
+
+@shared_task(name="integrations.tasks.sweep")
+def sweep() -> dict:
+    report = pipeline_sweep()
+    return {"leases_expired": report.leases_expired, "router_rung": report.router_rung,
+            "delivery_classes_rung": list(report.delivery_classes_rung)}
