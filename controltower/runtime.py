@@ -74,6 +74,7 @@ def ensure_embedded_services() -> EmbeddedServices:
     )
     os.environ["DATABASE_URL"] = services.database_url
     os.environ["REDIS_URL"] = services.redis_url
+    os.environ["CT_EMBEDDED"] = "1"  # children keep local defaults (secret key in var/, plain-HTTP cookies)
     return services
 
 

@@ -80,9 +80,9 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 REDIS_URL = env_str("REDIS_URL")
-EMBEDDED = not DATABASE_URL or not REDIS_URL
-if EMBEDDED:
-    from controltower.runtime import ensure_embedded_services, local_secret_key
+EMBEDDED = env_bool("CT_EMBEDDED", False) or not DATABASE_URL or not REDIS_URL
+if not DATABASE_URL or not REDIS_URL:
+    from controltower.runtime import ensure_embedded_services
 
     _embedded = ensure_embedded_services()
     DATABASE_URL = DATABASE_URL or _embedded.database_url
@@ -93,6 +93,8 @@ SECRET_KEY = env_secret("SECRET_KEY")
 if not SECRET_KEY:
     if not EMBEDDED:
         raise ImproperlyConfigured("SECRET_KEY must be set (or SECRET_KEY_FILE) when DATABASE_URL is set")
+    from controltower.runtime import local_secret_key
+
     SECRET_KEY = local_secret_key()
 
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
@@ -166,7 +168,7 @@ SPECTACULAR_SETTINGS = {
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = env_str("STATIC_ROOT") or None  # only where collectstatic runs (Docker image)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

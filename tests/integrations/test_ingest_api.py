@@ -1,0 +1,178 @@
+"""POST /api/v1/events: what a sending system sees, and what is kept when it is refused."""
+
+import json
+import uuid
+
+import pytest
+
+from integrations.models import ApiKey, QuarantinedMessage, System, Transaction
+from integrations.services.ingest import derive_correlation_id
+from tests.fixtures.events import released_event
+
+URL = "/api/v1/events"
+
+
+@pytest.fixture
+def post(client, erp_key, plant_1000, plant_2000):
+    def _post(body, *, key=erp_key, content_type="application/cloudevents+json", **headers):
+        raw = body if isinstance(body, bytes | str) else json.dumps(body)
+        auth = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+        return client.post(URL, data=raw, content_type=content_type, **auth, **headers)
+
+    return _post
+
+
+def assert_problem(response, status: int, pointer: str | None = None):
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"].startswith("https://")
+    if pointer is not None:
+        assert pointer in [e["pointer"] for e in body["errors"]], body["errors"]
+    return body
+
+
+def test_a_new_event_is_stored_and_the_router_rung(post, django_capture_on_commit_callbacks):
+    event = released_event("1000000042")
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post(event)
+    assert response.status_code == 202
+    body = response.json()
+    tx = Transaction.objects.get(pk=body["transaction_id"])
+    assert body == {"transaction_id": str(tx.pk), "correlation_id": tx.correlation_id, "status": "received",
+                    "duplicate": False}
+    assert (tx.source.code, tx.source_message_id, tx.business_key, tx.plant.code) == (
+        "ERP-S4", event["id"], "1000000042", "1000")
+    assert tx.correlation_id == derive_correlation_id("1000", "1000000042")
+    assert tx.raw_payload == event and tx.canonical_payload == event["data"]
+    assert len(callbacks) == 1, "one wake-up for the router after commit"
+
+
+def test_the_same_event_twice_gives_one_transaction(post):
+    event = released_event()
+    first, second = post(event), post(event)
+    assert first.status_code == 202 and second.status_code == 200
+    assert second.json()["duplicate"] is True
+    assert second.json()["transaction_id"] == first.json()["transaction_id"]
+    assert Transaction.objects.count() == 1
+
+
+def test_a_sent_correlation_id_is_kept_and_shared_by_the_order_thread(post):
+    sent = post({**released_event("1000000001"), "correlationid": "corr-from-erp-17"}).json()
+    derived_a = post(released_event("1000000002")).json()
+    derived_b = post(released_event("1000000002", material="FG-200")).json()
+    assert sent["correlation_id"] == "corr-from-erp-17"
+    assert derived_a["correlation_id"] == derived_b["correlation_id"] != sent["correlation_id"]
+
+
+def test_binary_mode_with_ce_headers_is_accepted(post):
+    event = released_event()
+    headers = {f"HTTP_CE_{k.upper()}": v for k, v in event.items() if k != "data"}
+    response = post(event["data"], content_type="application/json", **headers)
+    assert response.status_code == 202, response.content
+    assert Transaction.objects.get().source_message_id == event["id"]
+
+
+def test_malformed_json_is_400_and_quarantined(post):
+    body = assert_problem(post(b'{"specversion": "1.0", "id": '), 400, "/")
+    assert "line 1" in body["errors"][0]["detail"]
+    kept = QuarantinedMessage.objects.get()
+    assert (kept.http_status, kept.raw_body, kept.source.code) == (400, '{"specversion": "1.0", "id": ', "ERP-S4")
+    assert Transaction.objects.count() == 0
+
+
+def test_a_missing_data_field_is_422_naming_it(post):
+    event = released_event()
+    del event["data"]["material"]
+    body = assert_problem(post(event), 422, "/data/material")
+    assert "'material' is required" in json.dumps(body["errors"])
+    kept = QuarantinedMessage.objects.get()
+    assert kept.errors == body["errors"] and json.loads(kept.raw_body) == event
+
+
+@pytest.mark.parametrize(
+    ("change", "pointer"),
+    [
+        (lambda e: e["data"].update(scheduled_start="tomorrow morning"), "/data/scheduled_start"),
+        (lambda e: e["data"]["quantity"].update(value=-5), "/data/quantity/value"),
+        (lambda e: e["data"]["components"][0].pop("uom"), "/data/components/0/uom"),
+        (lambda e: e.pop("specversion"), "/specversion"),
+        (lambda e: e.update(specversion="0.3"), "/specversion"),
+        (lambda e: e.update(type="production_order.teleported"), "/type"),
+        (lambda e: e.update(dataschema="https://controltower.dev/contracts/production_order.released/9"),
+         "/dataschema"),
+        (lambda e: e.update(plant="9999"), "/plant"),
+    ],
+)
+def test_schema_violations_are_422_with_a_pointer(post, change, pointer):
+    event = released_event()
+    change(event)
+    assert_problem(post(event), 422, pointer)
+    assert QuarantinedMessage.objects.get().http_status == 422
+
+
+def test_a_body_over_the_limit_is_413_and_its_start_is_kept(post, settings):
+    event = released_event(notes="x" * (settings.MAX_MESSAGE_BYTES + 10))
+    raw = json.dumps(event)
+    assert_problem(post(raw), 413)
+    kept = QuarantinedMessage.objects.get()
+    assert kept.body_size == len(raw) and 0 < len(kept.raw_body) < len(raw)
+    assert Transaction.objects.count() == 0
+
+
+@pytest.mark.parametrize("key", [None, "ct_0000_not-a-key", "Basic abc"])
+def test_no_or_unknown_key_is_401_and_not_stored(post, key):
+    response = post(released_event(), key=key)
+    assert_problem(response, 401)
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert QuarantinedMessage.objects.count() == 0 and Transaction.objects.count() == 0
+
+
+def test_a_revoked_key_is_refused(post, erp):
+    _, raw = ApiKey.issue(erp)
+    ApiKey.issue(erp, revoke_others=True)
+    assert_problem(post(released_event(), key=raw), 401)
+
+
+def test_a_key_of_one_system_cannot_send_as_another(post, wms_east):
+    _, wms_key = ApiKey.issue(wms_east)
+    body = assert_problem(post(released_event(), key=wms_key), 403, "/source")
+    assert "WMS-EAST" in body["detail"]
+    assert QuarantinedMessage.objects.get().source == wms_east
+
+
+def test_people_cannot_post_events(client, carol, plant_1000):
+    client.force_login(carol)
+    response = client.post(URL, data=json.dumps(released_event()), content_type="application/json")
+    assert response.status_code in (401, 403)
+    assert Transaction.objects.count() == 0
+
+
+def test_quarantine_is_listed_for_integration_admins_only(client, post, alice, carol):
+    post(b"not json")
+    client.force_login(alice)
+    assert client.get("/api/v1/quarantine").status_code == 403
+    client.force_login(carol)
+    rows = client.get("/api/v1/quarantine").json()["results"]
+    assert [(r["http_status"], r["raw_body"], r["source"]) for r in rows] == [(400, "not json", "ERP-S4")]
+
+
+def test_contracts_are_served(client):
+    response = client.get("/api/v1/contracts/production_order.released/1")
+    assert response.status_code == 200
+    assert "order_number" in response.json()["required"]
+    assert client.get("/api/v1/contracts/production_order.released/7").status_code == 404
+    assert client.get("/api/v1/contracts/..%2Fsettings/1").status_code == 404
+
+
+def test_openapi_schema_describes_the_ingest_endpoint(client):
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    assert "/api/v1/events" in response.content.decode()
+
+
+def test_unknown_system_in_source_with_valid_key_still_403(post):
+    event = released_event()
+    event["source"] = f"ERP-{uuid.uuid4().hex[:6]}"
+    assert_problem(post(event), 403, "/source")
+    assert System.objects.filter(code=event["source"]).count() == 0
