@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
-QUEUES = "ingest,deliver.immediate,deliver.near_real_time,deliver.batch,maintenance"
+from integrations.queues import ALL_QUEUES
 
 
 @dataclass
@@ -93,7 +93,7 @@ def demo(args) -> int:
     children = [
         start_child("web", [python, "-m", "uvicorn", "controltower.asgi:application", "--host", args.host,
                             "--port", str(settings.PORT), "--log-level", "warning"], env),
-        start_child("worker", [python, "-m", "celery", "-A", "controltower", "worker", "-Q", QUEUES,
+        start_child("worker", [python, "-m", "celery", "-A", "controltower", "worker", "-Q", ALL_QUEUES,
                                "-c", str(args.concurrency), "--without-gossip", "--without-mingle",
                                "-l", "warning"], env),
         start_child("beat", [python, "-m", "celery", "-A", "controltower", "beat", "-l", "warning",

@@ -115,7 +115,6 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "inter
                                    "socket_timeout": 2, "socket_connect_timeout": 2}
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
 CELERY_TASK_ROUTES = ("integrations.queues.route_task",)
-PIPELINE_QUEUES = ["ingest", "deliver.immediate", "deliver.near_real_time", "deliver.batch", "maintenance"]
 SWEEP_INTERVAL_S = env_int("CT_SWEEP_INTERVAL_S", 5, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "integrations.tasks.sweep", "schedule": float(SWEEP_INTERVAL_S)},

@@ -8,6 +8,8 @@ from integrations.choices import LatencyClass
 
 INGEST_QUEUE = "ingest"
 MAINTENANCE_QUEUE = "maintenance"
+# Every queue a worker must consume to run the whole pipeline (the demo's and compose's workers).
+ALL_QUEUES = "ingest,deliver.immediate,deliver.near_real_time,deliver.batch,maintenance"
 
 
 def route_task(name, args, kwargs, options, task=None, **kw):
