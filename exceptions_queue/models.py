@@ -14,6 +14,7 @@ class Category(models.TextChoices):
     MAPPING = "mapping", "Missing value mapping"
     SEQUENCE_CONFLICT = "sequence_conflict", "Sequence conflict"
     CONNECTIVITY = "connectivity", "System unreachable"
+    PROCESSING_ERROR = "processing_error", "Could not be processed"
 
 
 class Severity(models.TextChoices):

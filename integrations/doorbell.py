@@ -15,14 +15,14 @@ QUIET_AFTER_FAILURE_S = 5.0
 _quiet_until = 0.0
 
 
-def _ring(task_name: str, **kwargs) -> bool:
+def _ring(task_name: str, countdown: float | None = None, **kwargs) -> bool:
     global _quiet_until
     if time.monotonic() < _quiet_until:
         return False
     from integrations import tasks
 
     try:
-        getattr(tasks, task_name).apply_async(kwargs=kwargs, retry=False)
+        getattr(tasks, task_name).apply_async(kwargs=kwargs, countdown=countdown, retry=False)
         return True
     except (OperationalError, OSError) as e:
         _quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
@@ -34,8 +34,9 @@ def ring_router() -> bool:
     return _ring("route_received")
 
 
-def ring_deliveries(latency_class: str) -> bool:
-    return _ring("deliver_due", latency_class=latency_class)
+def ring_deliveries(latency_class: str, *, countdown: float | None = None) -> bool:
+    """Wake a delivery worker now, or after `countdown` seconds (when a retry falls due)."""
+    return _ring("deliver_due", countdown=countdown, latency_class=latency_class)
 
 
 def ring_sweeper() -> bool:

@@ -26,6 +26,7 @@ from exceptions_queue.services import exception_raise
 from integrations.choices import AttemptOutcome, DeliveryStatus, TransactionStatus
 from integrations.connectors import connector_for
 from integrations.connectors.base import ConnectorError, OutboundEvent, Receipt
+from integrations.doorbell import ring_deliveries
 from integrations.models import Attempt, Delivery, Transaction
 
 logger = logging.getLogger(__name__)
@@ -83,15 +84,17 @@ def delivery_send(claimed: Claimed) -> Receipt | ConnectorError:
         return connector_for(claimed.delivery.target).deliver(outbound_event(claimed.delivery))
     except ConnectorError as e:
         return e
-    except LookupError as e:  # the system names an adapter we do not have: a configuration fault
-        return ConnectorError(str(e), permanent=True, error_class="configuration")
+    except Exception as e:
+        # A connector bug or an adapter missing from the registry: retrying cannot fix it, a person must.
+        logger.exception("delivery %s could not be sent", claimed.delivery.pk)
+        return ConnectorError(f"{e.__class__.__name__}: {e}", permanent=True, error_class="connector_error")
 
 
 def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError, *, worker: str) -> str:
     """Record how one attempt ended and move the delivery on. Returns the delivery's new status."""
     now = timezone.now()
     with db_transaction.atomic():
-        d = Delivery.objects.select_for_update().select_related("target", "transaction__plant").get(
+        d = Delivery.objects.select_for_update(of=("self",)).select_related("target", "transaction__plant").get(
             pk=claimed.delivery.pk
         )
         attempt = claimed.attempt
@@ -136,6 +139,8 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
             d.status, d.last_error = DeliveryStatus.RETRYING, str(outcome)
             d.next_attempt_at = now + timedelta(seconds=delay)
             note = f"attempt {d.attempt_count} to {d.target.code} failed; retry in {delay:.1f} s"
+            latency_class = d.latency_class
+            db_transaction.on_commit(lambda: ring_deliveries(latency_class, countdown=delay))
         d.save(update_fields=["status", "delivered_at", "target_reference", "last_error", "next_attempt_at",
                               "lease_owner", "lease_expires_at"])
         transaction_refresh_status(d.transaction_id, note)

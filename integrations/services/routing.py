@@ -1,5 +1,6 @@
 """Routing: decide which systems must act on each received transaction, and create deliveries."""
 
+import logging
 from dataclasses import dataclass
 
 from django.db import transaction as db_transaction
@@ -10,6 +11,8 @@ from exceptions_queue.services import exception_raise
 from integrations.choices import TransactionStatus
 from integrations.doorbell import ring_deliveries
 from integrations.models import Delivery, RoutingRule, System, Transaction
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,17 @@ def transaction_route(tx: Transaction) -> list[Delivery]:
     return deliveries
 
 
+def transaction_fail(tx: Transaction, reason: str) -> None:
+    """Park a transaction that could not be processed, with an exception for the integration admin."""
+    tx.set_status(TransactionStatus.FAILED, reason)
+    tx.save(update_fields=["status", "status_changed_at", "history"])
+    exception_raise(
+        cause_key=f"processing:{tx.pk}", category=Category.PROCESSING_ERROR, role=Role.INTEGRATION_ADMIN,
+        plant=tx.plant, transaction=tx, title=f"{tx.event_type} {tx.business_key} could not be processed",
+        detail=reason,
+    )
+
+
 def transactions_route_received(*, batch_size: int = 100) -> int:
     """Claim up to `batch_size` received transactions, oldest first, and route them.
 
@@ -69,7 +83,12 @@ def transactions_route_received(*, batch_size: int = 100) -> int:
         )
         latency_classes = set()
         for tx in batch:
-            latency_classes.update(d.latency_class for d in transaction_route(tx))
+            try:
+                with db_transaction.atomic():  # a savepoint: one bad message must not stall the batch
+                    latency_classes.update(d.latency_class for d in transaction_route(tx))
+            except Exception as e:
+                logger.exception("routing transaction %s failed", tx.pk)
+                transaction_fail(tx, f"routing failed: {e.__class__.__name__}: {e}")
         for latency_class in latency_classes:
             db_transaction.on_commit(lambda lc=latency_class: ring_deliveries(lc))
     return len(batch)
