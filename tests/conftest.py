@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.people", "tests.fixtures.pipeline"]
+pytest_plugins = ["tests.fixtures.people", "tests.fixtures.sandbox", "tests.fixtures.pipeline", "tests.fixtures.browser"]

@@ -2,6 +2,7 @@
 
 import json
 import zoneinfo
+from datetime import datetime
 
 from django import template
 from django.utils import timezone
@@ -28,6 +29,15 @@ def plant_time(value, plant=None):
         return "—"
     tz = zoneinfo.ZoneInfo(plant.time_zone) if plant else zoneinfo.ZoneInfo("UTC")
     return timezone.localtime(value, tz).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+@register.filter
+def iso_plant_time(value: str, plant=None):
+    """An ISO 8601 timestamp kept in a JSON history, shown like every other time."""
+    try:
+        return plant_time(datetime.fromisoformat(value), plant)
+    except (TypeError, ValueError):
+        return value
 
 
 @register.filter

@@ -23,7 +23,7 @@ def test_a_planner_sees_the_released_order_delivered(page, tower, sandbox, alice
     wait_until(lambda: delivered(tx_id), what="delivery")
 
     sign_in(page, tower.url, "alice", "pw-alice")
-    page.get_by_role("link", name="Transactions").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Transactions").click()
     row = page.locator("#transaction-table tbody tr", has_text=order_number)
     assert row.locator('[data-status="delivered"]').count() == 2, "the transaction and its WMS delivery"
     assert "WMS-EAST" in row.inner_text()

@@ -37,7 +37,7 @@ def test_an_order_released_in_the_erp_reaches_the_plant_wms(tower, sandbox, clie
 
     [entry] = sandbox.ledger("WMS-EAST", idempotency_key=delivery["idempotency_key"])
     assert entry["document_number"] == delivery["target_reference"]
-    assert entry["payload"]["reference"] == order_number
+    assert entry["request"]["reference"] == order_number
 
     page = client.get("/transactions/?plant=1000").content.decode()
     assert order_number in page and 'data-status="delivered"' in page
