@@ -57,7 +57,7 @@ def home(request):
         in_flight=Count("transactions", filter=Q(transactions__status__in=[
             TransactionStatus.RECEIVED, TransactionStatus.ROUTED, TransactionStatus.PARKED])),
         attention=Count("transactions", filter=Q(transactions__status__in=attention)),
-    )
+    ).order_by("code")  # GROUP BY drops Meta.ordering
     open_exceptions = ExceptionCase.objects.for_user(request.user).filter(status=Status.OPEN).count()
     latest = Transaction.objects.for_user(request.user).select_related("source", "plant")[:10]
     return render(request, "home.html", {"plants": plants, "open_exceptions": open_exceptions, "latest": latest})

@@ -166,9 +166,13 @@ def test_contracts_are_served(client):
 
 
 def test_openapi_schema_describes_the_ingest_endpoint(client):
-    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    response = client.get("/api/schema/?format=json")
     assert response.status_code == 200
-    assert "/api/v1/events" in response.content.decode()
+    schema = response.json()
+    ingest = schema["paths"]["/api/v1/events"]["post"]
+    assert {"202", "200", "400", "401", "403", "413", "422"} <= set(ingest["responses"])
+    assert ingest["security"] == [{"systemApiKey": []}]
+    assert schema["components"]["securitySchemes"]["systemApiKey"]["scheme"] == "bearer"
 
 
 def test_unknown_system_in_source_with_valid_key_still_403(post):

@@ -49,6 +49,8 @@ def test_a_supervisor_of_plant_2000_sees_only_plant_2000(client, bob, orders):
 def test_an_integration_admin_sees_every_plant(client, carol, orders):
     client.force_login(carol)
     assert listed_keys(client) == {"1000000101", "2000000202"}
+    home = client.get("/").content.decode()
+    assert home.index("Hamburg assembly") < home.index("Columbus machining"), "tiles in plant order"
     assert listed_keys_filtered(client, "plant=2000") == {"2000000202"}
 
 
