@@ -132,8 +132,10 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # Pipeline -----------------------------------------------------------------------------------------
 
 MAX_MESSAGE_BYTES = env_int("CT_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1024)
+MAX_BATCH_BYTES = env_int("CT_MAX_BATCH_BYTES", 16 * 1024 * 1024, minimum=1024)
+MAX_BATCH_EVENTS = 1000
 # Django refuses larger bodies itself; keep its limit above ours so our 413 answers first.
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_MESSAGE_BYTES + 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_MESSAGE_BYTES, MAX_BATCH_BYTES) + 64 * 1024
 DELIVERY_BATCH_SIZE = env_int("CT_DELIVERY_BATCH_SIZE", 50, minimum=1)
 DELIVERY_LEASE_S = env_int("CT_DELIVERY_LEASE_S", 60, minimum=5)
 CONNECTOR_TIMEOUT_S = env_int("CT_CONNECTOR_TIMEOUT_S", 10, minimum=1)

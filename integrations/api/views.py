@@ -1,5 +1,7 @@
 """The v1 REST API: ingest for systems; transactions, contracts and quarantine for people."""
 
+import json
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.db.models import Prefetch
@@ -21,7 +23,13 @@ from integrations.api.serializers import (
 )
 from integrations.filtersets import TransactionFilterSet
 from integrations.models import Attempt, Delivery, QuarantinedMessage, Transaction
-from integrations.services.ingest import EXCERPT_BYTES, parse_json_body, quarantine_keep, transaction_ingest
+from integrations.services.ingest import (
+    EXCERPT_BYTES,
+    parse_json_body,
+    quarantine_keep,
+    transaction_ingest,
+    transactions_ingest_batch,
+)
 
 PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json with errors[{pointer, detail}]")
 
@@ -79,6 +87,57 @@ class EventIngestApi(APIView):
                 "duplicate": result.duplicate}
         return Response(IngestResultSerializer(body).data,
                         status=status.HTTP_200_OK if result.duplicate else status.HTTP_202_ACCEPTED)
+
+
+def problem_item(index: int, problem: Problem) -> dict:
+    return {"index": index, "status": problem.status_code, "title": problem.title, "detail": str(problem.detail),
+            "errors": problem.errors}
+
+
+class EventBatchIngestApi(APIView):
+    """Ingest up to 1,000 CloudEvents (a JSON array, CloudEvents batch mode); one result per item, in order."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsSystem]
+    parser_classes = []
+
+    @extend_schema(
+        request={"application/cloudevents-batch+json": OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, 400: PROBLEM, 401: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        description="200 with `results`: per item `{index, status: 202|200, transaction_id, correlation_id, "
+                    "duplicate}` or `{index, status: 4xx, title, detail, errors}` (that item is quarantined).",
+    )
+    def post(self, request):
+        system = request.user.system
+        raw, size = read_body(request)
+        content_type = request.content_type or ""
+        try:
+            if size > settings.MAX_BATCH_BYTES:
+                raise Problem(413, "Batch too large", f"The body is {size} bytes; the limit is "
+                              f"{settings.MAX_BATCH_BYTES}.", [{"pointer": "/", "detail": "split the batch"}],
+                              slug="too-large")
+            events = parse_json_body(raw)
+            if not isinstance(events, list) or not 1 <= len(events) <= settings.MAX_BATCH_EVENTS:
+                raise Problem(422, "Invalid batch", f"A batch is a JSON array of 1 to {settings.MAX_BATCH_EVENTS} "
+                              "CloudEvents.", [{"pointer": "/", "detail": "expected an array of 1 to "
+                                                f"{settings.MAX_BATCH_EVENTS} events"}], slug="invalid-batch")
+        except Problem as problem:
+            quarantine_keep(source=system, endpoint=request.path, content_type=content_type, raw=raw, size=size,
+                            problem=problem)
+            raise
+        results = []
+        for index, outcome in enumerate(transactions_ingest_batch(source=system, events=events)):
+            if isinstance(outcome, Problem):
+                item = json.dumps(events[index]).encode()
+                quarantine_keep(source=system, endpoint=f"{request.path}#{index}", content_type=content_type,
+                                raw=item, size=len(item), problem=outcome)
+                results.append(problem_item(index, outcome))
+            else:
+                tx = outcome.transaction
+                results.append({"index": index, "status": 200 if outcome.duplicate else 202,
+                                "transaction_id": str(tx.pk), "correlation_id": tx.correlation_id,
+                                "duplicate": outcome.duplicate})
+        return Response({"results": results}, status=status.HTTP_200_OK)
 
 
 class TransactionListApi(generics.ListAPIView):

@@ -52,12 +52,8 @@ def _schema_version(event: dict) -> str:
     return dataschema.rstrip("/").rsplit("/", 1)[-1] if dataschema else "1"
 
 
-def transaction_ingest(*, source: System, event: object) -> IngestResult:
-    """Validate a structured CloudEvent from `source`, store it once, and ring the router.
-
-    The same (source, id) again returns the first transaction with duplicate=True, also when
-    the copies race: the unique constraint decides, and the loser reads the winner's row.
-    """
+def _check_envelope(source: System, event: object) -> None:
+    """Refuse what is not a CloudEvent from `source`, before anything else is looked at."""
     if not isinstance(event, dict):
         raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "A CloudEvent must be a JSON object.",
                       [{"pointer": "/", "detail": f"expected an object, got {type(event).__name__}"}],
@@ -71,12 +67,20 @@ def transaction_ingest(*, source: System, event: object) -> IngestResult:
                       f"This API key belongs to {source.code}; it cannot send as {event['source']!r}.",
                       [{"pointer": "/source", "detail": f"must be {source.code!r}"}], slug="wrong-source")
 
-    existing = Transaction.objects.filter(source=source, source_message_id=event["id"]).first()
-    if existing:
-        return IngestResult(existing, duplicate=True)
 
+class PlantsByCode(dict):
+    """Plants looked up once per call, however many events name them."""
+
+    def __missing__(self, code: str) -> Plant | None:
+        self[code] = Plant.objects.filter(code=code).first()
+        return self[code]
+
+
+def _prepare(source: System, event: dict, plants: PlantsByCode) -> Transaction:
+    """Check the data against its contract and build the (unsaved) transaction."""
     event_type, version = event["type"], _schema_version(event)
-    if contracts.schema(event_type, version) is None:
+    schema = contracts.schema(event_type, version)
+    if schema is None:
         pointer = "/dataschema" if contracts.schema(event_type, "1") else "/type"
         raise Problem(422, "Unknown event type", f"No contract for {event_type!r} version {version!r}.",
                       [{"pointer": pointer, "detail": f"known types: {', '.join(contracts.event_types())}"}],
@@ -88,30 +92,88 @@ def transaction_ingest(*, source: System, event: object) -> IngestResult:
                       slug="invalid-event")
 
     plant_code = event.get("plant") or data.get("plant") or ""
-    plant = Plant.objects.filter(code=plant_code).first() if plant_code else None
+    plant = plants[plant_code] if plant_code else None
     if plant_code and plant is None:
         raise Problem(422, "Unknown plant", f"Plant {plant_code!r} is not configured.",
                       [{"pointer": "/plant" if event.get("plant") else "/data/plant",
                         "detail": f"unknown plant {plant_code!r}"}], slug="unknown-plant")
-    key_field = contracts.schema(event_type, version).get("x-business-key", "")
-    business_key = event.get("businesskey") or str(data.get(key_field, ""))
-    correlation_id = event.get("correlationid") or derive_correlation_id(plant_code, business_key or event["id"])
+    business_key = event.get("businesskey") or str(data.get(schema.get("x-business-key", ""), ""))
+    tx = Transaction(
+        correlation_id=event.get("correlationid") or derive_correlation_id(plant_code, business_key or event["id"]),
+        source=source, source_message_id=event["id"], event_type=event_type, schema_version=version,
+        plant=plant, business_key=business_key, raw_payload=event, canonical_payload=data,
+        source_time=datetime.fromisoformat(event["time"]) if event.get("time") else None,
+    )
+    tx.set_status(tx.status, f"received from {source.code}")
+    return tx
 
+
+def transaction_ingest(*, source: System, event: object) -> IngestResult:
+    """Validate a structured CloudEvent from `source`, store it once, and ring the router.
+
+    The same (source, id) again returns the first transaction with duplicate=True, also when
+    the copies race: the unique constraint decides, and the loser reads the winner's row.
+    """
+    _check_envelope(source, event)
+    existing = Transaction.objects.filter(source=source, source_message_id=event["id"]).first()
+    if existing:
+        return IngestResult(existing, duplicate=True)
+    tx = _prepare(source, event, PlantsByCode())
     try:
         with db_transaction.atomic():
-            tx = Transaction(
-                correlation_id=correlation_id, source=source, source_message_id=event["id"],
-                event_type=event_type, schema_version=version, plant=plant, business_key=business_key,
-                raw_payload=event, canonical_payload=data,
-                source_time=datetime.fromisoformat(event["time"]) if event.get("time") else None,
-            )
-            tx.set_status(tx.status, f"received from {source.code}")
             tx.save(force_insert=True)
     except IntegrityError:
         # A copy sent at the same instant won the unique constraint; answer with its IDs.
         return IngestResult(Transaction.objects.get(source=source, source_message_id=event["id"]), duplicate=True)
     db_transaction.on_commit(ring_router)
     return IngestResult(tx, duplicate=False)
+
+
+def transactions_ingest_batch(*, source: System, events: list) -> list[IngestResult | Problem]:
+    """Ingest many CloudEvents in one database round trip; one result per event, in order.
+
+    Each event is judged on its own: refusals come back as `Problem`s beside the accepted ones.
+    """
+    results: list[IngestResult | Problem | None] = [None] * len(events)
+    for index, event in enumerate(events):
+        try:
+            _check_envelope(source, event)
+        except Problem as problem:
+            results[index] = problem
+    candidates = [i for i, r in enumerate(results) if r is None]
+    ids = {events[i]["id"] for i in candidates}
+    stored = {tx.source_message_id: tx for tx in Transaction.objects.filter(source=source, source_message_id__in=ids)}
+
+    plants, fresh, first_index = PlantsByCode(), {}, {}
+    for index in candidates:
+        message_id = events[index]["id"]
+        if message_id in stored:
+            results[index] = IngestResult(stored[message_id], duplicate=True)
+        elif message_id in first_index:
+            continue  # a copy within this batch: answered below with the first one's result
+        else:
+            try:
+                fresh[index] = _prepare(source, events[index], plants)
+                first_index[message_id] = index
+            except Problem as problem:
+                results[index] = problem
+
+    if fresh:
+        Transaction.objects.bulk_create(fresh.values(), ignore_conflicts=True)
+        # Rows that lost to a concurrent copy were skipped: read back which row won each id.
+        winners = dict(Transaction.objects.filter(source=source, source_message_id__in=first_index)
+                       .values_list("source_message_id", "pk"))
+        for index, tx in fresh.items():
+            if winners[tx.source_message_id] == tx.pk:
+                results[index] = IngestResult(tx, duplicate=False)
+            else:
+                results[index] = IngestResult(Transaction.objects.get(pk=winners[tx.source_message_id]), True)
+        db_transaction.on_commit(ring_router)
+    for index in candidates:
+        if results[index] is None:  # an in-batch copy
+            first = results[first_index[events[index]["id"]]]
+            results[index] = IngestResult(first.transaction, duplicate=True) if isinstance(first, IngestResult) else first
+    return results
 
 
 def quarantine_keep(*, source: System | None, endpoint: str, content_type: str, raw: bytes, size: int,
