@@ -5,10 +5,14 @@ from integrations.models import (
     ApiKey,
     Attempt,
     Delivery,
+    MaintenanceWindow,
     QuarantinedMessage,
+    ReplayJob,
     RoutingRule,
+    ServiceLevel,
     System,
     Transaction,
+    ValueMapping,
 )
 
 
@@ -27,8 +31,8 @@ class AuditedAdmin(admin.ModelAdmin):
 
 @admin.register(System)
 class SystemAdmin(AuditedAdmin):
-    list_display = ["code", "name", "kind", "adapter", "base_url", "is_active"]
-    list_filter = ["kind", "is_active"]
+    list_display = ["code", "name", "kind", "adapter", "base_url", "circuit_state", "paused", "is_active"]
+    list_filter = ["kind", "is_active", "circuit_state", "paused"]
     search_fields = ["code", "name"]
     filter_horizontal = ["plants"]
 
@@ -79,3 +83,28 @@ class QuarantinedMessageAdmin(admin.ModelAdmin):
     list_filter = ["http_status", "status", "source"]
     readonly_fields = ["received_at", "source", "endpoint", "content_type", "body_size", "http_status",
                        "reason", "errors", "raw_body"]
+
+
+@admin.register(ValueMapping)
+class ValueMappingAdmin(AuditedAdmin):
+    list_display = ["system", "domain", "external_value", "canonical_value"]
+    list_filter = ["system", "domain"]
+    search_fields = ["external_value", "canonical_value"]
+
+
+@admin.register(MaintenanceWindow)
+class MaintenanceWindowAdmin(AuditedAdmin):
+    list_display = ["name", "system", "plant", "kind", "starts_at", "ends_at", "weekday", "start_time",
+                    "duration_minutes", "is_active"]
+    list_filter = ["kind", "is_active", "system", "plant"]
+
+
+@admin.register(ServiceLevel)
+class ServiceLevelAdmin(AuditedAdmin):
+    list_display = ["event_type", "latency_class", "plant", "max_seconds"]
+
+
+@admin.register(ReplayJob)
+class ReplayJobAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "created_by", "status", "done", "total", "dry_run", "new_posting", "reason"]
+    readonly_fields = [f.name for f in ReplayJob._meta.fields]

@@ -44,7 +44,8 @@ class TransactionStatus(models.TextChoices):
 class DeliveryStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     RETRYING = "retrying", "Retrying"
-    HELD = "held", "Held"
+    PARKED = "parked", "Parked"  # waits for a prerequisite delivery (sequencing)
+    HELD = "held", "Held"  # circuit open, maintenance window or pause: no attempt is spent
     DELIVERED = "delivered", "Delivered"
     REJECTED = "rejected", "Rejected"
     DEAD = "dead", "Dead"
@@ -58,6 +59,21 @@ TERMINAL_DELIVERY_STATUSES = (
     DeliveryStatus.DEAD,
     DeliveryStatus.CANCELLED,
 )
+
+
+class CircuitState(models.TextChoices):
+    CLOSED = "closed", "Closed"
+    OPEN = "open", "Open"
+    HALF_OPEN = "half_open", "Half-open"
+
+
+class MappingDomain(models.TextChoices):
+    UOM = "uom", "Unit of measure"
+    MATERIAL = "material", "Material"
+    LOCATION = "location", "Location"
+    PLANT = "plant", "Plant"
+    STATUS = "status", "Status"
+    MOVEMENT_TYPE = "movement_type", "Movement type"
 
 
 class AttemptOutcome(models.TextChoices):
@@ -76,6 +92,9 @@ STATUS_PRESENTATION = {
     "delivered": ("ok", "✓"),
     "parked": ("amber", "⏸"),
     "held": ("amber", "⏸"),
+    "open": ("red", "✕"),
+    "half_open": ("amber", "◐"),
+    "closed": ("neutral", "●"),
     "retrying": ("amber", "↻"),
     "in_flight": ("amber", "↻"),
     "transient_error": ("amber", "↻"),

@@ -7,7 +7,7 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
-from integrations.choices import SystemKind
+from integrations.choices import CircuitState, SystemKind
 
 
 class System(models.Model):
@@ -27,6 +27,14 @@ class System(models.Model):
     retry_cap_s = models.FloatField(default=600.0, help_text="longest delay between attempts")
     max_attempts = models.PositiveSmallIntegerField(default=10)
     rate_limit_per_s = models.FloatField(null=True, blank=True, help_text="empty: no limit")
+    circuit_threshold = models.PositiveSmallIntegerField(default=5, help_text="consecutive transient failures "
+                                                         "that open the circuit")
+    circuit_cooldown_s = models.PositiveIntegerField(default=30, help_text="seconds open before a probe")
+    circuit_state = models.CharField(max_length=16, choices=CircuitState.choices, default=CircuitState.CLOSED)
+    circuit_failures = models.PositiveIntegerField(default=0)
+    circuit_opened_at = models.DateTimeField(null=True, blank=True)
+    paused = models.BooleanField(default=False, help_text="manual pause: deliveries are held")
+    paused_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["code"]

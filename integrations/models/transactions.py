@@ -104,6 +104,7 @@ class Delivery(models.Model):
     lease_owner = models.CharField(max_length=100, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     target_reference = models.CharField(max_length=100, blank=True, help_text="the target's document number")
+    held_reason = models.CharField(max_length=200, blank=True, help_text="why it is held or parked")
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     delivered_at = models.DateTimeField(null=True, blank=True)
@@ -119,6 +120,8 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="delivery_due",
                          condition=models.Q(status__in=["pending", "retrying"])),
+            models.Index(fields=["target", "created_at"], name="delivery_waiting",
+                         condition=models.Q(status__in=["held", "parked"])),
             models.Index(fields=["target", "status"], name="delivery_target_status"),
         ]
 
