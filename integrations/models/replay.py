@@ -46,3 +46,6 @@ class ReplayItem(models.Model):
 
     class Meta:
         ordering = ["job", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.transaction_id} → {self.target_id}"

@@ -91,6 +91,10 @@ def _prepare(source: System, event: dict, plants: PlantsByCode) -> Transaction:
         raise Problem(422, "Invalid event data", f"The data does not match {event_type} v{version}.", data_errors,
                       slug="invalid-event")
 
+    if event.get("plant") and data.get("plant") and event["plant"] != data["plant"]:
+        raise Problem(422, "Conflicting plant", "The envelope and the data name different plants.",
+                      [{"pointer": "/plant", "detail": f"{event['plant']!r} but data says {data['plant']!r}"}],
+                      slug="invalid-event")
     plant_code = event.get("plant") or data.get("plant") or ""
     plant = plants[plant_code] if plant_code else None
     if plant_code and plant is None:

@@ -102,6 +102,7 @@ def test_a_missing_data_field_is_422_naming_it(post):
         (lambda e: e.update(dataschema="https://controltower.dev/contracts/production_order.released/9"),
          "/dataschema"),
         (lambda e: e.update(plant="9999"), "/plant"),
+        (lambda e: e.update(plant="2000"), "/plant"),  # the data says 1000
     ],
 )
 def test_schema_violations_are_422_with_a_pointer(post, change, pointer):
