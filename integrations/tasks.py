@@ -23,5 +23,6 @@ def deliver_due(latency_class: str = "immediate") -> int:
 @shared_task(name="integrations.tasks.sweep")
 def sweep() -> dict:
     report = pipeline_sweep()
-    return {"leases_expired": report.leases_expired, "router_rung": report.router_rung,
+    return {"leases_expired": report.leases_expired, "held_released": report.held_released,
+            "router_rung": report.router_rung,
             "delivery_classes_rung": list(report.delivery_classes_rung)}

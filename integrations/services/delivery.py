@@ -17,17 +17,20 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction as db_transaction
+from django.db.models import F
 from django.utils import timezone
 
 from controltower.live import notify_transactions_changed
 from controltower.roles import Role
 from exceptions_queue.models import Category, Severity
 from exceptions_queue.services import exception_raise
-from integrations.choices import AttemptOutcome, DeliveryStatus, TransactionStatus
+from integrations import ratelimit
+from integrations.choices import AttemptOutcome, CircuitState, DeliveryStatus, TransactionStatus
 from integrations.connectors import connector_for
 from integrations.connectors.base import ConnectorError, OutboundEvent, Receipt
 from integrations.doorbell import ring_deliveries
-from integrations.models import Attempt, Delivery, Transaction
+from integrations.models import Attempt, Delivery, System, Transaction
+from integrations.services.gates import Gates, circuit_record_failure, circuit_record_success
 
 logger = logging.getLogger(__name__)
 
@@ -47,26 +50,54 @@ class Claimed:
     attempt: Attempt
 
 
-def deliveries_claim(*, latency_class: str, batch_size: int, worker: str) -> list[Claimed]:
-    """Lease up to `batch_size` due deliveries of one latency class, oldest due first."""
+@dataclass
+class ClaimBatch:
+    claimed: list[Claimed]
+    examined: int  # due rows looked at: claimed, held or deferred
+
+
+def deliveries_claim(*, latency_class: str, batch_size: int, worker: str) -> ClaimBatch:
+    """Lease up to `batch_size` due deliveries of one latency class, oldest due first.
+
+    Deliveries behind a closed gate (pause, maintenance window, open circuit) are held, and those
+    over their system's rate limit are deferred; neither spends an attempt.
+    """
     now = timezone.now()
     lease_until = now + timedelta(seconds=settings.DELIVERY_LEASE_S)
+    gates = Gates(now)
     with db_transaction.atomic():
-        deliveries = list(
+        due = list(
             Delivery.objects.due(now)
             .select_for_update(skip_locked=True, of=("self",))
-            .select_related("target", "transaction", "transaction__plant")
+            .select_related("target", "transaction", "transaction__plant", "transaction__source")
             .filter(latency_class=latency_class)
             .order_by("next_attempt_at", "id")[:batch_size]
         )
-        for d in deliveries:
+        claimed, held, deferred = [], [], []
+        for d in due:
+            reason = gates.hold_reason(d)
+            if reason:
+                d.status, d.held_reason = DeliveryStatus.HELD, reason
+                held.append(d)
+                continue
+            wait_s = ratelimit.take(d.target.code, d.target.rate_limit_per_s) if d.target.rate_limit_per_s else 0
+            if wait_s:
+                d.next_attempt_at = now + timedelta(seconds=wait_s)
+                deferred.append(d)
+                db_transaction.on_commit(lambda w=wait_s: ring_deliveries(latency_class, countdown=w))
+                continue
             d.lease_owner, d.lease_expires_at = worker, lease_until
             d.attempt_count += 1
-        Delivery.objects.bulk_update(deliveries, ["lease_owner", "lease_expires_at", "attempt_count"])
+            claimed.append(d)
+        Delivery.objects.bulk_update(held, ["status", "held_reason"])
+        Delivery.objects.bulk_update(deferred, ["next_attempt_at"])
+        Delivery.objects.bulk_update(claimed, ["lease_owner", "lease_expires_at", "attempt_count"])
         attempts = Attempt.objects.bulk_create(
-            [Attempt(delivery=d, number=d.attempt_count, worker=worker, started_at=now) for d in deliveries]
+            [Attempt(delivery=d, number=d.attempt_count, worker=worker, started_at=now) for d in claimed]
         )
-    return [Claimed(d, a) for d, a in zip(deliveries, attempts, strict=True)]
+    for d in held:
+        transaction_note(d.transaction_id, f"held for {d.target.code}: {d.held_reason}")
+    return ClaimBatch([Claimed(d, a) for d, a in zip(claimed, attempts, strict=True)], examined=len(due))
 
 
 def outbound_event(delivery: Delivery) -> OutboundEvent:
@@ -112,6 +143,10 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
             # Our lease ran out and another worker took the delivery over; its result stands.
             return d.status
         d.lease_owner, d.lease_expires_at = "", None
+        if isinstance(outcome, Receipt) or outcome.http_status:
+            circuit_record_success(d.target)  # it answered: reachable, whatever it thought of the content
+        else:
+            circuit_record_failure(d.target, now)
         if isinstance(outcome, Receipt):
             d.status, d.delivered_at, d.target_reference = DeliveryStatus.DELIVERED, now, outcome.target_reference
             d.last_error = ""
@@ -141,13 +176,22 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
             note = f"attempt {d.attempt_count} to {d.target.code} failed; retry in {delay:.1f} s"
             latency_class = d.latency_class
             db_transaction.on_commit(lambda: ring_deliveries(latency_class, countdown=delay))
+        d.held_reason = ""
         d.save(update_fields=["status", "delivered_at", "target_reference", "last_error", "next_attempt_at",
-                              "lease_owner", "lease_expires_at"])
+                              "lease_owner", "lease_expires_at", "held_reason"])
         transaction_refresh_status(d.transaction_id, note)
         plant = d.transaction.plant
         if plant:
             db_transaction.on_commit(lambda: notify_transactions_changed({plant.code}))
     return d.status
+
+
+def transaction_note(transaction_id, note: str) -> None:
+    """Add a line to a transaction's history without changing its status."""
+    with db_transaction.atomic():
+        tx = Transaction.objects.select_for_update().get(pk=transaction_id)
+        tx.set_status(tx.status, note)
+        tx.save(update_fields=["status_changed_at", "history"])
 
 
 def transaction_refresh_status(transaction_id, note: str) -> None:
@@ -173,12 +217,28 @@ def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None,
     done = 0
     for _ in range(max_batches):
         batch = deliveries_claim(latency_class=latency_class, batch_size=batch_size, worker=worker)
-        for claimed in batch:
-            delivery_record_outcome(claimed, delivery_send(claimed), worker=worker)
-        done += len(batch)
-        if len(batch) < batch_size:
+        failing: set[int] = set()  # systems that failed in this batch: is their circuit open now?
+        for claimed in batch.claimed:
+            target = claimed.delivery.target
+            if target.pk in failing and System.objects.filter(pk=target.pk, circuit_state=CircuitState.OPEN).exists():
+                delivery_unclaim(claimed, f"circuit of {target.code} opened")
+                continue
+            if delivery_record_outcome(claimed, delivery_send(claimed), worker=worker) == DeliveryStatus.RETRYING:
+                failing.add(target.pk)
+        done += len(batch.claimed)
+        if batch.examined < batch_size:
             break
     return done
+
+
+def delivery_unclaim(claimed: Claimed, reason: str) -> None:
+    """Hand back a claimed delivery unsent: held, its attempt not spent."""
+    with db_transaction.atomic():
+        Attempt.objects.filter(pk=claimed.attempt.pk).delete()
+        Delivery.objects.filter(pk=claimed.delivery.pk).update(
+            status=DeliveryStatus.HELD, held_reason=reason, lease_owner="", lease_expires_at=None,
+            attempt_count=F("attempt_count") - 1,
+        )
 
 
 def leases_expire() -> int:

@@ -13,6 +13,7 @@ from integrations.choices import TransactionStatus
 from integrations.doorbell import ring_deliveries, ring_router
 from integrations.models import Delivery, Transaction
 from integrations.services.delivery import leases_expire
+from integrations.services.gates import held_release
 
 # Rows younger than this still have their own wake-up on its way.
 GRACE = timedelta(seconds=2)
@@ -21,6 +22,7 @@ GRACE = timedelta(seconds=2)
 @dataclass(frozen=True)
 class SweepReport:
     leases_expired: int
+    held_released: int
     router_rung: bool
     delivery_classes_rung: tuple[str, ...]
 
@@ -28,6 +30,7 @@ class SweepReport:
 def pipeline_sweep() -> SweepReport:
     now = timezone.now()
     expired = leases_expire()
+    released = held_release(now)
     waiting = Transaction.objects.filter(status=TransactionStatus.RECEIVED, received_at__lt=now - GRACE).exists()
     router_rung = ring_router() if waiting else False
     classes = tuple(
@@ -35,4 +38,5 @@ def pipeline_sweep() -> SweepReport:
     )
     for latency_class in classes:
         ring_deliveries(latency_class)
-    return SweepReport(leases_expired=expired, router_rung=router_rung, delivery_classes_rung=classes)
+    return SweepReport(leases_expired=expired, held_released=released, router_rung=router_rung,
+                       delivery_classes_rung=classes)

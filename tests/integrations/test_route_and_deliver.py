@@ -109,14 +109,14 @@ def test_a_target_with_an_unknown_adapter_is_rejected_not_retried(receive, relea
 def test_a_dead_workers_lease_expires_and_its_late_result_does_not_count(receive, released_to_wms_east):
     tx = receive()
     transactions_route_received()
-    [claimed_by_a] = deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-a")
-    assert deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-b") == [], "held by a lease"
+    [claimed_by_a] = deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-a").claimed
+    assert deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-b").claimed == [], "leased"
 
     Delivery.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))  # worker-a died
     assert leases_expire() == 1
     assert Attempt.objects.get(pk=claimed_by_a.attempt.pk).outcome == "lost"
 
-    [claimed_by_b] = deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-b")
+    [claimed_by_b] = deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-b").claimed
     assert claimed_by_b.attempt.number == 2
     # worker-a wakes up late and reports; worker-b holds the delivery now, so nothing changes.
     assert delivery_record_outcome(claimed_by_a, delivery_send(claimed_by_a), worker="worker-a") == "pending"
