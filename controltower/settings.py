@@ -139,6 +139,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_MESSAGE_BYTES, MAX_BATCH_BYTES) + 64 * 102
 DELIVERY_BATCH_SIZE = env_int("CT_DELIVERY_BATCH_SIZE", 50, minimum=1)
 DELIVERY_LEASE_S = env_int("CT_DELIVERY_LEASE_S", 60, minimum=5)
 CONNECTOR_TIMEOUT_S = env_int("CT_CONNECTOR_TIMEOUT_S", 10, minimum=1)
+SEQUENCE_WAIT_S = env_int("CT_SEQUENCE_WAIT_S", 3600, minimum=1)
 
 # API ----------------------------------------------------------------------------------------------
 

@@ -17,3 +17,7 @@ CELERY_BROKER_URL = urlunsplit(_parts._replace(path=f"/{REDIS_TEST_DB}"))
 
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Concurrent test runs on one embedded server (a developer's and a teammate's) must not share a
+# test database; pytest-xdist adds its own _gwN suffix to this name.
+DATABASES["default"]["TEST"] = {"NAME": f"test_controltower_{os.getpid()}"}  # noqa: F405

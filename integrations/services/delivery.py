@@ -25,12 +25,14 @@ from controltower.roles import Role
 from exceptions_queue.models import Category, Severity
 from exceptions_queue.services import exception_raise
 from integrations import ratelimit
-from integrations.choices import AttemptOutcome, CircuitState, DeliveryStatus, TransactionStatus
+from integrations.choices import AttemptOutcome, CircuitState, DeliveryStatus
 from integrations.connectors import connector_for
 from integrations.connectors.base import ConnectorError, OutboundEvent, Receipt
 from integrations.doorbell import ring_deliveries
-from integrations.models import Attempt, Delivery, System, Transaction
+from integrations.models import Attempt, Delivery, System
 from integrations.services.gates import Gates, circuit_record_failure, circuit_record_success
+from integrations.services.sequencing import parked_release
+from integrations.services.transactions import transaction_note, transaction_refresh_status
 
 logger = logging.getLogger(__name__)
 
@@ -180,34 +182,13 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
         d.save(update_fields=["status", "delivered_at", "target_reference", "last_error", "next_attempt_at",
                               "lease_owner", "lease_expires_at", "held_reason"])
         transaction_refresh_status(d.transaction_id, note)
+        if d.status == DeliveryStatus.DELIVERED:
+            parked_release(target_id=d.target_id, plant_id=d.transaction.plant_id,
+                           business_key=d.transaction.business_key)
         plant = d.transaction.plant
         if plant:
             db_transaction.on_commit(lambda: notify_transactions_changed({plant.code}))
     return d.status
-
-
-def transaction_note(transaction_id, note: str) -> None:
-    """Add a line to a transaction's history without changing its status."""
-    with db_transaction.atomic():
-        tx = Transaction.objects.select_for_update().get(pk=transaction_id)
-        tx.set_status(tx.status, note)
-        tx.save(update_fields=["status_changed_at", "history"])
-
-
-def transaction_refresh_status(transaction_id, note: str) -> None:
-    """Derive the transaction's status from its deliveries and record the step in its history."""
-    tx = Transaction.objects.select_for_update().get(pk=transaction_id)
-    statuses = set(tx.deliveries.values_list("status", flat=True))
-    if statuses == {DeliveryStatus.DELIVERED}:
-        new = TransactionStatus.DELIVERED
-    elif DeliveryStatus.DEAD in statuses:
-        new = TransactionStatus.DEAD
-    elif DeliveryStatus.REJECTED in statuses:
-        new = TransactionStatus.FAILED
-    else:
-        new = TransactionStatus.ROUTED
-    tx.set_status(new, note)
-    tx.save(update_fields=["status", "status_changed_at", "history"])
 
 
 def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None, max_batches: int = 20) -> int:

@@ -8,9 +8,10 @@ from django.db import transaction as db_transaction
 from controltower.roles import Role
 from exceptions_queue.models import Category
 from exceptions_queue.services import exception_raise
-from integrations.choices import TransactionStatus
+from integrations.choices import DeliveryStatus, TransactionStatus
 from integrations.doorbell import ring_deliveries
 from integrations.models import Delivery, RoutingRule, System, Transaction
+from integrations.services.sequencing import deliveries_park
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ def transaction_route(tx: Transaction) -> list[Delivery]:
     best = routes[0].rule
     tx.routing_rule, tx.routing_rule_version = best, best.version
     tx.set_status(TransactionStatus.ROUTED, "to " + ", ".join(r.target.code for r in routes))
+    if deliveries_park(deliveries):
+        waits = "; ".join(d.held_reason for d in deliveries if d.status == DeliveryStatus.PARKED)
+        tx.set_status(TransactionStatus.PARKED, waits)
     tx.save(update_fields=["status", "status_changed_at", "history", "routing_rule", "routing_rule_version"])
     return deliveries
 

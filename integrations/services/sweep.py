@@ -14,6 +14,7 @@ from integrations.doorbell import ring_deliveries, ring_router
 from integrations.models import Delivery, Transaction
 from integrations.services.delivery import leases_expire
 from integrations.services.gates import held_release
+from integrations.services.sequencing import parked_release, sequence_conflicts_raise
 
 # Rows younger than this still have their own wake-up on its way.
 GRACE = timedelta(seconds=2)
@@ -23,6 +24,8 @@ GRACE = timedelta(seconds=2)
 class SweepReport:
     leases_expired: int
     held_released: int
+    parked_released: int
+    sequence_conflicts: int
     router_rung: bool
     delivery_classes_rung: tuple[str, ...]
 
@@ -31,6 +34,8 @@ def pipeline_sweep() -> SweepReport:
     now = timezone.now()
     expired = leases_expire()
     released = held_release(now)
+    parked = parked_release()
+    conflicts = sequence_conflicts_raise(now)
     waiting = Transaction.objects.filter(status=TransactionStatus.RECEIVED, received_at__lt=now - GRACE).exists()
     router_rung = ring_router() if waiting else False
     classes = tuple(
@@ -38,5 +43,5 @@ def pipeline_sweep() -> SweepReport:
     )
     for latency_class in classes:
         ring_deliveries(latency_class)
-    return SweepReport(leases_expired=expired, held_released=released, router_rung=router_rung,
-                       delivery_classes_rung=classes)
+    return SweepReport(leases_expired=expired, held_released=released, parked_released=parked,
+                       sequence_conflicts=conflicts, router_rung=router_rung, delivery_classes_rung=classes)
