@@ -12,8 +12,8 @@ from django.db import transaction as db_transaction
 
 from controltower.models import Plant, User
 from controltower.roles import Role
-from integrations.choices import LatencyClass, SystemKind
-from integrations.models import ApiKey, RoutingRule, System
+from integrations.choices import LatencyClass, MappingDomain, SystemKind
+from integrations.models import ApiKey, RoutingRule, System, ValueMapping
 
 PLANTS = [
     ("1000", "Hamburg assembly", "Europe/Berlin"),
@@ -75,6 +75,10 @@ def demo_seed(*, sandbox_url: str) -> DemoSeed:
                       "latency_class": LatencyClass.IMMEDIATE, "is_active": True},
         )
         rule.targets.set([System.objects.get(code=wms)])
+
+    # The ERP counts pieces as PC; the canonical unit (and the warehouses') is EA.
+    ValueMapping.objects.get_or_create(system=System.objects.get(code="ERP-S4"), domain=MappingDomain.UOM,
+                                       external_value="PC", defaults={"canonical_value": "EA"})
 
     for username, role, plant_codes in PEOPLE:
         person, _ = User.objects.get_or_create(username=username)

@@ -51,6 +51,8 @@ class Transaction(models.Model):
                                      on_delete=models.SET_NULL, related_name="+")
     routing_rule_version = models.PositiveIntegerField(null=True, blank=True)
     history = models.JSONField(default=list, help_text="[{at, status, note}] oldest first")
+    waiting_for = models.CharField(max_length=200, blank=True, db_index=True,
+                                   help_text="what a parked transaction waits for, e.g. mapping:ERP-S4:uom:PC")
 
     objects = PlantScopedQuerySet.as_manager()
 

@@ -31,6 +31,7 @@ from integrations.connectors.base import ConnectorError, OutboundEvent, Receipt
 from integrations.doorbell import ring_deliveries
 from integrations.models import Attempt, Delivery, System
 from integrations.services.gates import Gates, circuit_record_failure, circuit_record_success
+from integrations.services.mapping import data_localize
 from integrations.services.sequencing import parked_release
 from integrations.services.transactions import transaction_note, transaction_refresh_status
 
@@ -105,7 +106,8 @@ def deliveries_claim(*, latency_class: str, batch_size: int, worker: str) -> Cla
 def outbound_event(delivery: Delivery) -> OutboundEvent:
     tx = delivery.transaction
     return OutboundEvent(
-        event_type=tx.event_type, data=tx.canonical_payload, idempotency_key=str(delivery.idempotency_key),
+        event_type=tx.event_type, data=data_localize(tx.canonical_payload, delivery.target),
+        idempotency_key=str(delivery.idempotency_key),
         transaction_id=str(tx.pk), correlation_id=tx.correlation_id,
         plant=tx.plant.code if tx.plant else "", business_key=tx.business_key, source=tx.source.code,
     )

@@ -11,6 +11,7 @@ from exceptions_queue.services import exception_raise
 from integrations.choices import DeliveryStatus, TransactionStatus
 from integrations.doorbell import ring_deliveries
 from integrations.models import Delivery, RoutingRule, System, Transaction
+from integrations.services.mapping import MappingMissing, data_canonicalize, transaction_wait_for_mapping
 from integrations.services.sequencing import deliveries_park
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,12 @@ def routes_for(event_type: str, plant_id: int | None, data: dict) -> list[Route]
 
 
 def transaction_route(tx: Transaction) -> list[Delivery]:
-    """Create the deliveries of one received transaction (caller holds its row lock)."""
+    """Map one received transaction to canonical values and create its deliveries (caller holds its lock)."""
+    try:
+        tx.canonical_payload = data_canonicalize(tx.canonical_payload, tx.source)
+    except MappingMissing as missing:
+        transaction_wait_for_mapping(tx, missing)
+        return []
     routes = routes_for(tx.event_type, tx.plant_id, tx.canonical_payload)
     if not routes:
         tx.set_status(TransactionStatus.UNROUTED, "no routing rule matches")
@@ -57,7 +63,8 @@ def transaction_route(tx: Transaction) -> list[Delivery]:
     if deliveries_park(deliveries):
         waits = "; ".join(d.held_reason for d in deliveries if d.status == DeliveryStatus.PARKED)
         tx.set_status(TransactionStatus.PARKED, waits)
-    tx.save(update_fields=["status", "status_changed_at", "history", "routing_rule", "routing_rule_version"])
+    tx.save(update_fields=["status", "status_changed_at", "history", "routing_rule", "routing_rule_version",
+                           "canonical_payload"])
     return deliveries
 
 
@@ -81,7 +88,7 @@ def transactions_route_received(*, batch_size: int = 100) -> int:
     with db_transaction.atomic():
         batch = list(
             Transaction.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("plant")
+            .select_related("plant", "source")
             .filter(status=TransactionStatus.RECEIVED)
             .order_by("received_at")[:batch_size]
         )

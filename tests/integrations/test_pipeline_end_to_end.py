@@ -79,10 +79,10 @@ def test_a_wms_answering_503_is_retried_until_it_accepts(tower, sandbox, erp_key
 
 
 def test_a_wms_rejection_is_not_retried_and_opens_one_exception(tower, sandbox, erp_key):
-    # The WMS does not know the ERP's unit "PC": a business rejection, owned by a person.
+    # Pallets are a canonical unit, but this WMS stocks no pallets: a business rejection, owned by a person.
     response = httpx.post(f"{tower.url}/api/v1/events",
                           json=released_event("1000000999", components=[
-                              {"material": "RM-210", "quantity": 5, "uom": "PC"}]),
+                              {"material": "RM-210", "quantity": 5, "uom": "PAL"}]),
                           headers={"Authorization": f"Bearer {erp_key}"}, timeout=10)
     tx_id = response.json()["transaction_id"]
     wait_until(lambda: Transaction.objects.filter(pk=tx_id, status="failed").exists(), what="rejection")

@@ -29,15 +29,14 @@ class Material:
     bom: tuple[tuple[str, float, str, bool], ...]  # (component, quantity per piece, uom, lot-controlled)
 
 
-# Components are counted in EA, the unit both the ERP and the WMS know, until the tower maps the
-# ERP's PC to the WMS's EA (value mappings); then the ERP's own PC belongs here.
+# Pieces in the ERP's own unit, PC; the tower maps it to the canonical EA the warehouse uses.
 CATALOGUE = (
-    Material("FG-100", "Pump assembly", (("RM-210", 1, "EA", True), ("RM-220", 4, "EA", False),
+    Material("FG-100", "Pump assembly", (("RM-210", 1, "PC", True), ("RM-220", 4, "PC", False),
                                           ("RM-300", 0.35, "KG", True))),
-    Material("FG-200", "Valve body", (("RM-410", 1, "EA", True), ("RM-420", 0.8, "KG", True))),
-    Material("FG-300", "Gearbox housing", (("RM-510", 1, "EA", True), ("RM-520", 12, "EA", False),
+    Material("FG-200", "Valve body", (("RM-410", 1, "PC", True), ("RM-420", 0.8, "KG", True))),
+    Material("FG-300", "Gearbox housing", (("RM-510", 1, "PC", True), ("RM-520", 12, "PC", False),
                                             ("RM-530", 0.05, "L", False))),
-    Material("FG-400", "Control panel", (("RM-610", 1, "EA", False), ("RM-620", 2.5, "M", False))),
+    Material("FG-400", "Control panel", (("RM-610", 1, "PC", False), ("RM-620", 2.5, "M", False))),
 )
 LOT_SIZES = (10, 20, 25, 40, 50, 80, 100, 120, 200, 250)
 

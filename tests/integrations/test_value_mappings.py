@@ -1,0 +1,90 @@
+"""Value mappings: the ERP's PC becomes canonical EA; an unmapped unit waits for a person, then flows."""
+
+import uuid
+
+import httpx
+import pytest
+
+from exceptions_queue.models import ExceptionCase
+from integrations.models import Delivery, Transaction, ValueMapping
+from integrations.services.delivery import outbound_event
+from integrations.services.mapping import value_mapping_add
+from integrations.services.routing import transactions_route_received
+from tests.fixtures.events import released_event
+from tests.fixtures.pipeline import wait_until
+
+
+@pytest.fixture
+def receive(erp, plant_1000, released_to_wms_east):
+    def _receive(order_number: str, uom: str = "PC") -> Transaction:
+        event = released_event(order_number, components=[{"material": "RM-210", "quantity": 4, "uom": uom}])
+        tx = Transaction(correlation_id=order_number, source=erp, source_message_id=str(uuid.uuid4()),
+                         event_type=event["type"], plant=plant_1000, business_key=order_number,
+                         raw_payload=event, canonical_payload=event["data"])
+        tx.set_status("received", "test")
+        tx.save()
+        return tx
+
+    return _receive
+
+
+def test_an_unmapped_unit_parks_the_messages_behind_one_exception(receive):
+    first, second = receive("1000000001"), receive("1000000002")
+    transactions_route_received()
+    first.refresh_from_db()
+    assert (first.status, first.waiting_for) == ("parked", "mapping:ERP-S4:uom:PC")
+    assert "waits for a uom mapping of 'PC' from ERP-S4 (at /data/components/0/uom)" in first.history[-1]["note"]
+    assert not Delivery.objects.exists(), "nothing is sent in a unit the targets may not know"
+    [exception] = ExceptionCase.objects.filter(category="mapping")
+    assert (exception.title, exception.occurrences, exception.role) == (
+        "No uom mapping for 'PC' from ERP-S4", 2, "integration_admin")
+    second.refresh_from_db()
+    assert second.status == "parked"
+
+
+def test_adding_the_mapping_reprocesses_every_waiting_message(receive, erp, carol,
+                                                              django_capture_on_commit_callbacks):
+    waiting = [receive("1000000001"), receive("1000000002")]
+    other = receive("1000000003", uom="KG")
+    transactions_route_received()
+    with django_capture_on_commit_callbacks() as callbacks:
+        mapping, count = value_mapping_add(system=erp, domain="uom", external_value="PC", canonical_value="EA",
+                                           actor=carol)
+    assert count == 2 and len(callbacks) == 1, "the router is rung once for all of them"
+    assert ExceptionCase.objects.get(category="mapping").status == "resolved"
+    assert transactions_route_received() == 2
+    for tx in waiting:
+        tx.refresh_from_db()
+        assert tx.status == "routed" and tx.waiting_for == ""
+        assert tx.canonical_payload["components"][0]["uom"] == "EA"
+        assert tx.raw_payload["data"]["components"][0]["uom"] == "PC", "what the ERP sent is kept as sent"
+    other.refresh_from_db()
+    assert other.status == "routed" and other.canonical_payload["components"][0]["uom"] == "KG"
+    assert mapping.pk and carol.pk
+
+
+def test_a_target_receives_its_own_vocabulary(receive, erp, wms_east):
+    ValueMapping.objects.create(system=erp, domain="uom", external_value="PC", canonical_value="EA")
+    ValueMapping.objects.create(system=wms_east, domain="material", external_value="SKU-210", canonical_value="RM-210")
+    receive("1000000001")
+    transactions_route_received()
+    sent = outbound_event(Delivery.objects.select_related("transaction__plant", "transaction__source", "target").get())
+    assert sent.data["components"] == [{"material": "SKU-210", "quantity": 4, "uom": "EA"}]
+
+
+@pytest.mark.pipeline
+@pytest.mark.django_db(transaction=True)
+def test_unknown_uom_waits_then_every_waiting_order_is_delivered_once_mapped(tower, sandbox, erp, erp_key, carol):
+    events = [released_event(f"70000{n:05d}", components=[{"material": "RM-210", "quantity": 2, "uom": "PC"}])
+              for n in range(3)]
+    ids = [httpx.post(f"{tower.url}/api/v1/events", json=e, headers={"Authorization": f"Bearer {erp_key}"},
+                      timeout=10).json()["transaction_id"] for e in events]
+    wait_until(lambda: Transaction.objects.filter(pk__in=ids, status="parked").count() == 3, what="parked")
+    assert ExceptionCase.objects.get(category="mapping").occurrences == 3
+
+    value_mapping_add(system=erp, domain="uom", external_value="PC", canonical_value="EA", actor=carol)
+
+    wait_until(lambda: Transaction.objects.filter(pk__in=ids, status="delivered").count() == 3, what="delivered")
+    for delivery in Delivery.objects.filter(transaction_id__in=ids):
+        [entry] = sandbox.ledger("WMS-EAST", idempotency_key=str(delivery.idempotency_key))
+        assert entry["request"]["lines"][0]["unit"] == "EA"
