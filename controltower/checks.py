@@ -1,5 +1,6 @@
 """System checks that stop a misconfigured deployment at start-up, saying what to fix."""
 
+import datetime
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -31,6 +32,11 @@ def check_hosts_and_limits(app_configs, **kwargs):
         problems.append(Error("ALLOWED_HOSTS is empty while DEBUG is off", id="controltower.E003"))
     if settings.PORT == settings.SANDBOX_PORT:
         problems.append(Error(f"PORT and SANDBOX_PORT are both {settings.PORT}", id="controltower.E004"))
+    try:
+        datetime.time.fromisoformat(settings.END_OF_DAY_TIME)
+    except ValueError:
+        problems.append(Error(f"CT_END_OF_DAY_TIME={settings.END_OF_DAY_TIME!r} is not a time such as 23:30",
+                              id="controltower.E005"))
     if settings.MAX_MESSAGE_BYTES > 64 * 1024 * 1024:
         problems.append(Warning("CT_MAX_MESSAGE_BYTES is above 64 MiB; messages are held in memory",
                                 id="controltower.W001"))

@@ -140,6 +140,8 @@ DELIVERY_BATCH_SIZE = env_int("CT_DELIVERY_BATCH_SIZE", 50, minimum=1)
 DELIVERY_LEASE_S = env_int("CT_DELIVERY_LEASE_S", 60, minimum=5)
 CONNECTOR_TIMEOUT_S = env_int("CT_CONNECTOR_TIMEOUT_S", 10, minimum=1)
 SEQUENCE_WAIT_S = env_int("CT_SEQUENCE_WAIT_S", 3600, minimum=1)
+MICRO_BATCH_INTERVAL_S = env_int("CT_MICRO_BATCH_INTERVAL_S", 300, minimum=1)
+END_OF_DAY_TIME = env_str("CT_END_OF_DAY_TIME", "23:30")  # plant local time of the end-of-day run
 
 # API ----------------------------------------------------------------------------------------------
 

@@ -4,14 +4,16 @@ import logging
 from dataclasses import dataclass
 
 from django.db import transaction as db_transaction
+from django.utils import timezone
 
 from controltower.roles import Role
 from exceptions_queue.models import Category
 from exceptions_queue.services import exception_raise
-from integrations.choices import DeliveryStatus, TransactionStatus
+from integrations.choices import DeliveryStatus, LatencyClass, TransactionStatus
 from integrations.doorbell import ring_deliveries
 from integrations.models import Delivery, RoutingRule, System, Transaction
 from integrations.services.mapping import MappingMissing, data_canonicalize, transaction_wait_for_mapping
+from integrations.services.schedule import first_attempt_at
 from integrations.services.sequencing import deliveries_park
 
 logger = logging.getLogger(__name__)
@@ -54,9 +56,12 @@ def transaction_route(tx: Transaction) -> list[Delivery]:
             detail="Add a routing rule, then replay the waiting transactions.",
         )
         return []
-    deliveries = Delivery.objects.bulk_create(
-        [Delivery(transaction=tx, target=r.target, latency_class=r.rule.latency_class) for r in routes]
-    )
+    now = timezone.now()
+    deliveries = Delivery.objects.bulk_create([
+        Delivery(transaction=tx, target=r.target, latency_class=r.rule.latency_class, created_at=now,
+                 next_attempt_at=first_attempt_at(r.rule.latency_class, tx.plant, now))
+        for r in routes
+    ])
     best = routes[0].rule
     tx.routing_rule, tx.routing_rule_version = best, best.version
     tx.set_status(TransactionStatus.ROUTED, "to " + ", ".join(r.target.code for r in routes))
@@ -96,7 +101,9 @@ def transactions_route_received(*, batch_size: int = 100) -> int:
         for tx in batch:
             try:
                 with db_transaction.atomic():  # a savepoint: one bad message must not stall the batch
-                    latency_classes.update(d.latency_class for d in transaction_route(tx))
+                    # Scheduled classes are not rung now: the sweeper rings them when they fall due.
+                    latency_classes.update(d.latency_class for d in transaction_route(tx) if d.latency_class
+                                           in (LatencyClass.IMMEDIATE, LatencyClass.NEAR_REAL_TIME))
             except Exception as e:
                 logger.exception("routing transaction %s failed", tx.pk)
                 transaction_fail(tx, f"routing failed: {e.__class__.__name__}: {e}")
