@@ -9,4 +9,6 @@ urlpatterns = [
     path("transactions/<uuid:pk>", views.TransactionDetailApi.as_view(), name="api-transaction"),
     path("contracts/<str:event_type>/<str:version>", views.ContractApi.as_view(), name="api-contract"),
     path("quarantine", views.QuarantineListApi.as_view(), name="api-quarantine"),
+    path("quarantine/<int:pk>/resubmit", views.QuarantineResubmitApi.as_view(), name="api-quarantine-resubmit"),
+    path("quarantine/<int:pk>/discard", views.QuarantineDiscardApi.as_view(), name="api-quarantine-discard"),
 ]

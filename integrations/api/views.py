@@ -30,6 +30,7 @@ from integrations.services.ingest import (
     transaction_ingest,
     transactions_ingest_batch,
 )
+from integrations.services.quarantine import quarantine_discard, quarantine_resubmit
 
 PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json with errors[{pointer, detail}]")
 
@@ -194,5 +195,50 @@ class QuarantineListApi(generics.ListAPIView):
     permission_classes = [IsIntegrationAdmin]
     serializer_class = QuarantinedMessageSerializer
     queryset = QuarantinedMessage.objects.select_related("source")
+
+
+def reason_from(request) -> str:
+    reason = request.data.get("reason") if isinstance(request.data, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise Problem(422, "Reason required", "Say why, for the audit trail.",
+                      [{"pointer": "/reason", "detail": "a non-empty text is required"}], slug="invalid-request")
+    return reason.strip()
+
+
+class QuarantineResubmitApi(APIView):
+    """Resubmit a refused message, corrected (`event`) or as kept, as its original sender (integration admins)."""
+
+    permission_classes = [IsIntegrationAdmin]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: IngestResultSerializer, 409: PROBLEM, 422: PROBLEM})
+    def post(self, request, pk: int):
+        reason = reason_from(request)
+        event = request.data.get("event")
+        if event is not None and not isinstance(event, dict):
+            raise Problem(422, "Invalid correction", "`event` must be a CloudEvent object.",
+                          [{"pointer": "/event", "detail": "expected an object"}], slug="invalid-request")
+        try:
+            result = quarantine_resubmit(message_id=pk, event=event, reason=reason, actor=request.user)
+        except QuarantinedMessage.DoesNotExist:
+            raise Problem(404, "Not found", "No such quarantined message.") from None
+        tx = result.transaction
+        body = {"transaction_id": tx.pk, "correlation_id": tx.correlation_id, "status": tx.status,
+                "duplicate": result.duplicate}
+        return Response(IngestResultSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class QuarantineDiscardApi(APIView):
+    """Discard a refused message, with a reason (integration admins)."""
+
+    permission_classes = [IsIntegrationAdmin]
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={200: QuarantinedMessageSerializer, 409: PROBLEM})
+    def post(self, request, pk: int):
+        reason = reason_from(request)
+        try:
+            message = quarantine_discard(message_id=pk, reason=reason, actor=request.user)
+        except QuarantinedMessage.DoesNotExist:
+            raise Problem(404, "Not found", "No such quarantined message.") from None
+        return Response(QuarantinedMessageSerializer(message).data)
 
 
