@@ -6,6 +6,7 @@ COPY pyproject.toml README.md ./
 COPY controltower ./controltower
 COPY integrations ./integrations
 COPY exceptions_queue ./exceptions_queue
+COPY orders ./orders
 COPY sandbox ./sandbox
 COPY templates ./templates
 COPY static ./static

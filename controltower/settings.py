@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "controltower",
     "integrations",
     "exceptions_queue",
+    "orders",
 ]
 
 MIDDLEWARE = [

@@ -34,6 +34,7 @@ from integrations.services.gates import Gates, circuit_record_failure, circuit_r
 from integrations.services.mapping import data_localize
 from integrations.services.sequencing import parked_release
 from integrations.services.transactions import transaction_note, transaction_refresh_status
+from orders.projection import order_apply_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -184,6 +185,8 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
         d.save(update_fields=["status", "delivered_at", "target_reference", "last_error", "next_attempt_at",
                               "lease_owner", "lease_expires_at", "held_reason"])
         transaction_refresh_status(d.transaction_id, note)
+        if d.is_terminal():
+            order_apply_delivery(d)  # after the transaction's lock: every worker locks in the same order
         if d.status == DeliveryStatus.DELIVERED:
             parked_release(target_id=d.target_id, plant_id=d.transaction.plant_id,
                            business_key=d.transaction.business_key)

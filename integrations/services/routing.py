@@ -15,6 +15,7 @@ from integrations.models import Delivery, RoutingRule, System, Transaction
 from integrations.services.mapping import MappingMissing, data_canonicalize, transaction_wait_for_mapping
 from integrations.services.schedule import first_attempt_at
 from integrations.services.sequencing import deliveries_park
+from orders.projection import order_apply_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def transaction_route(tx: Transaction) -> list[Delivery]:
     except MappingMissing as missing:
         transaction_wait_for_mapping(tx, missing)
         return []
+    order_apply_transaction(tx)  # the order's cross-system view, in canonical values
     routes = routes_for(tx.event_type, tx.plant_id, tx.canonical_payload)
     if not routes:
         tx.set_status(TransactionStatus.UNROUTED, "no routing rule matches")
