@@ -167,6 +167,14 @@ SPECTACULAR_SETTINGS = {
     # Serve Swagger UI from the installed sidecar package: no CDN, works offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # Several models have a `status`; name each choice set for what it is.
+    "ENUM_NAME_OVERRIDES": {
+        "TransactionStatusEnum": "integrations.choices.TransactionStatus",
+        "DeliveryStatusEnum": "integrations.choices.DeliveryStatus",
+        "QuarantineStatusEnum": "integrations.models.transactions.QuarantineStatus",
+        "ExceptionStatusEnum": "exceptions_queue.models.Status",
+        "ReplayJobStatusEnum": "integrations.models.replay.ReplayJob.Status",
+    },
 }
 
 # Static, time, security ---------------------------------------------------------------------------

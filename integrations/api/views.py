@@ -23,6 +23,7 @@ from integrations.api.serializers import (
 )
 from integrations.filtersets import TransactionFilterSet
 from integrations.models import Attempt, Delivery, QuarantinedMessage, Transaction
+from integrations.services.inbound import inbound_ingest
 from integrations.services.ingest import (
     EXCERPT_BYTES,
     parse_json_body,
@@ -90,9 +91,25 @@ class EventIngestApi(APIView):
                         status=status.HTTP_200_OK if result.duplicate else status.HTTP_202_ACCEPTED)
 
 
-def problem_item(index: int, problem: Problem) -> dict:
-    return {"index": index, "status": problem.status_code, "title": problem.title, "detail": str(problem.detail),
-            "errors": problem.errors}
+def batch_results(outcomes, request, system, content_type: str, raw) -> list[dict]:
+    """One result per ingested event, in order; each refused one kept in quarantine.
+
+    `raw` is the list of each event's own bytes, or the one document they all came from.
+    """
+    results = []
+    for index, outcome in enumerate(outcomes):
+        if isinstance(outcome, Problem):
+            body = raw[index] if isinstance(raw, list) else raw
+            quarantine_keep(source=system, endpoint=f"{request.path}#{index}", content_type=content_type, raw=body,
+                            size=len(body), problem=outcome)
+            results.append({"index": index, "status": outcome.status_code, "title": outcome.title,
+                            "detail": str(outcome.detail), "errors": outcome.errors})
+        else:
+            tx = outcome.transaction
+            results.append({"index": index, "status": 200 if outcome.duplicate else 202,
+                            "transaction_id": str(tx.pk), "correlation_id": tx.correlation_id,
+                            "duplicate": outcome.duplicate})
+    return results
 
 
 class EventBatchIngestApi(APIView):
@@ -126,19 +143,44 @@ class EventBatchIngestApi(APIView):
             quarantine_keep(source=system, endpoint=request.path, content_type=content_type, raw=raw, size=size,
                             problem=problem)
             raise
-        results = []
-        for index, outcome in enumerate(transactions_ingest_batch(source=system, events=events)):
-            if isinstance(outcome, Problem):
-                item = json.dumps(events[index]).encode()
-                quarantine_keep(source=system, endpoint=f"{request.path}#{index}", content_type=content_type,
-                                raw=item, size=len(item), problem=outcome)
-                results.append(problem_item(index, outcome))
-            else:
-                tx = outcome.transaction
-                results.append({"index": index, "status": 200 if outcome.duplicate else 202,
-                                "transaction_id": str(tx.pk), "correlation_id": tx.correlation_id,
-                                "duplicate": outcome.duplicate})
-        return Response({"results": results}, status=status.HTTP_200_OK)
+        outcomes = transactions_ingest_batch(source=system, events=events)
+        items = [json.dumps(event).encode() for event in events]
+        return Response({"results": batch_results(outcomes, request, system, content_type, items)},
+                        status=status.HTTP_200_OK)
+
+
+class InboundNativeApi(APIView):
+    """A system's native document (its JSON, B2MML XML, EPCIS JSON-LD), mapped to events by its adapter."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [IsSystem]
+    parser_classes = []
+
+    @extend_schema(
+        request={"application/xml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, 400: PROBLEM, 401: PROBLEM, 403: PROBLEM, 413: PROBLEM, 415: PROBLEM,
+                   422: PROBLEM},
+        description="200 with `results` as for /events/batch, one per event the document holds.",
+    )
+    def post(self, request, system: str):
+        sender = request.user.system
+        raw, size = read_body(request)
+        content_type = request.content_type or ""
+        try:
+            if system != sender.code:
+                raise Problem(403, "Wrong system", f"This API key belongs to {sender.code}, not {system}.",
+                              [{"pointer": "/", "detail": f"post to /api/v1/inbound/{sender.code}"}],
+                              slug="wrong-source")
+            if size > settings.MAX_MESSAGE_BYTES:
+                raise Problem(413, "Message too large", f"The body is {size} bytes; the limit is "
+                              f"{settings.MAX_MESSAGE_BYTES}.", [{"pointer": "/", "detail": "too large"}],
+                              slug="too-large")
+            outcomes = inbound_ingest(system=sender, raw=raw, content_type=content_type)
+        except Problem as problem:
+            quarantine_keep(source=sender, endpoint=request.path, content_type=content_type, raw=raw, size=size,
+                            problem=problem)
+            raise
+        return Response({"results": batch_results(outcomes, request, sender, content_type, raw)})
 
 
 class TransactionListApi(generics.ListAPIView):

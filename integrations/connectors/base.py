@@ -63,6 +63,18 @@ class Connector:
     def deliver(self, event: OutboundEvent) -> Receipt:
         raise NotImplementedError
 
+    def parse_inbound(self, document) -> list[dict]:
+        """CloudEvents for a native document this system sent (an XML element or a JSON value).
+
+        Raises `controltower.api.Problem` (422, with pointers) for a document it does not understand.
+        """
+        from controltower.api import Problem
+
+        raise Problem(422, "No native format", f"{self.system.code} ({self.system.adapter}) sends CloudEvents to "
+                      "/api/v1/events; it has no native inbound format.",
+                      [{"pointer": "/", "detail": f"adapter {self.system.adapter} parses no native documents"}],
+                      slug="unrecognised-document")
+
     def unsupported(self, event: OutboundEvent) -> ConnectorError:
         return ConnectorError(f"{self.system.code} ({self.system.adapter}) takes no {event.event_type}",
                               permanent=True, error_class="unsupported_event")
