@@ -149,3 +149,21 @@ class NumberRange(models.Model):
                 [series],
             )
             return cursor.fetchone()[0]
+
+
+class Record(models.Model):
+    """A simulated system's business object that has no model of its own: an ERP stock quant, a
+    warehouse lot, an MES schedule, a QMS hold… `kind` names what it is, `key` identifies it."""
+
+    system = models.CharField(max_length=40)
+    kind = models.CharField(max_length=40)
+    key = models.CharField(max_length=200)
+    data = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["system", "kind", "key"]
+        constraints = [models.UniqueConstraint(fields=["system", "kind", "key"], name="record_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.system} {self.kind} {self.key}"
