@@ -29,6 +29,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --fail-on-warn --file /dev/null
 	DJANGO_SETTINGS_MODULE=sandbox.settings $(PY) -m django makemigrations --check --dry-run sandbox
 
 test: install chromium lint

@@ -9,11 +9,13 @@ from integrations.models import (
     QuarantinedMessage,
     ReplayJob,
     RoutingRule,
+    RoutingRuleVersion,
     ServiceLevel,
     System,
     Transaction,
     ValueMapping,
 )
+from integrations.services.configuration import routing_rule_save
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -47,11 +49,39 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return False  # keys are issued with `manage.py api_key_issue`, which shows the key once
 
 
+class RoutingRuleVersionInline(admin.TabularInline):
+    """Every kept version of the rule, newest first: read-only history."""
+
+    model = RoutingRuleVersion
+    extra = 0
+    can_delete = False
+    fields = ["version", "created_at", "created_by", "snapshot"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(AuditedAdmin):
     list_display = ["name", "event_type", "plant", "latency_class", "priority", "is_active", "version"]
     list_filter = ["event_type", "plant", "is_active"]
     filter_horizontal = ["targets"]
+    readonly_fields = ["version"]
+    inlines = [RoutingRuleVersionInline]
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved in save_related, once the targets are known, so the version snapshot names them
+
+    def save_related(self, request, form, formsets, change):
+        fields = {name: value for name, value in form.cleaned_data.items() if name != "targets"}
+        routing_rule_save(rule=form.instance, fields=fields, targets=list(form.cleaned_data["targets"]),
+                          actor=request.user)
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
 
 
 class DeliveryInline(admin.TabularInline):

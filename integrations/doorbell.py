@@ -41,3 +41,7 @@ def ring_deliveries(latency_class: str, *, countdown: float | None = None) -> bo
 
 def ring_sweeper() -> bool:
     return _ring("sweep")
+
+
+def ring_replay(job_id: int, *, countdown: float | None = None) -> bool:
+    return _ring("replay_run", countdown=countdown, job_id=job_id)

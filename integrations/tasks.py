@@ -1,8 +1,11 @@
 """Celery tasks: thin wake-ups. Each claims its rows from PostgreSQL and calls one service."""
 
+import dataclasses
+
 from celery import shared_task
 
 from integrations.services.delivery import deliveries_deliver_due
+from integrations.services.replay import replay_job_run
 from integrations.services.routing import transactions_route_received
 from integrations.services.sweep import pipeline_sweep
 
@@ -22,7 +25,9 @@ def deliver_due(latency_class: str = "immediate") -> int:
 
 @shared_task(name="integrations.tasks.sweep")
 def sweep() -> dict:
-    report = pipeline_sweep()
-    return {"leases_expired": report.leases_expired, "held_released": report.held_released,
-            "router_rung": report.router_rung,
-            "delivery_classes_rung": list(report.delivery_classes_rung)}
+    return dataclasses.asdict(pipeline_sweep())
+
+
+@shared_task(name="integrations.tasks.replay_run")
+def replay_run(job_id: int) -> int:
+    return replay_job_run(job_id=job_id)

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from integrations.api import views
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("quarantine", views.QuarantineListApi.as_view(), name="api-quarantine"),
     path("quarantine/<int:pk>/resubmit", views.QuarantineResubmitApi.as_view(), name="api-quarantine-resubmit"),
     path("quarantine/<int:pk>/discard", views.QuarantineDiscardApi.as_view(), name="api-quarantine-discard"),
+    path("", include("integrations.api.config_urls")),
+    path("", include("integrations.api.replay_urls")),
 ]

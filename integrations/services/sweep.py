@@ -10,8 +10,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from integrations.choices import TransactionStatus
-from integrations.doorbell import ring_deliveries, ring_router
-from integrations.models import Delivery, Transaction
+from integrations.doorbell import ring_deliveries, ring_replay, ring_router
+from integrations.models import Delivery, ReplayJob, Transaction
 from integrations.services.delivery import leases_expire
 from integrations.services.gates import held_release
 from integrations.services.sequencing import parked_release, sequence_conflicts_raise
@@ -27,6 +27,7 @@ class SweepReport:
     parked_released: int
     sequence_conflicts: int
     router_rung: bool
+    replays_rung: int
     delivery_classes_rung: tuple[str, ...]
 
 
@@ -43,5 +44,12 @@ def pipeline_sweep() -> SweepReport:
     )
     for latency_class in classes:
         ring_deliveries(latency_class)
+    # A replay job whose ring was lost stays pending; one still running holds its row, and the
+    # run rung here leaves at once.
+    replays = list(ReplayJob.objects.filter(status__in=[ReplayJob.Status.PENDING, ReplayJob.Status.RUNNING],
+                                            created_at__lt=now - GRACE).values_list("pk", flat=True))
+    for job_id in replays:
+        ring_replay(job_id)
     return SweepReport(leases_expired=expired, held_released=released, parked_released=parked,
-                       sequence_conflicts=conflicts, router_rung=router_rung, delivery_classes_rung=classes)
+                       sequence_conflicts=conflicts, router_rung=router_rung, replays_rung=len(replays),
+                       delivery_classes_rung=classes)
