@@ -16,8 +16,8 @@ from exceptions_queue.models import Category, ExceptionCase, Status
 from integrations import contracts
 from integrations.choices import DeliveryStatus, MappingDomain
 from integrations.doorbell import ring_deliveries
-from integrations.models import Delivery
-from integrations.services.mapping import value_mapping_add
+from integrations.models import Delivery, ValueMapping
+from integrations.services.configuration import value_mapping_save
 from integrations.services.transactions import transaction_refresh_status
 
 ACTIONS = ("assign", "retry", "resubmit", "map_value", "cancel", "resolve")
@@ -97,8 +97,9 @@ def exception_act(*, exception_id: int, action: str, actor: User, data: dict) ->
             _require(domain in MappingDomain.values, f"Unknown domain {domain!r}.")
             source = exception.transaction.source if exception.transaction else None
             _require(source is not None and source.code == system, "The system of this exception is unknown.")
-            value_mapping_add(system=source, domain=domain, external_value=value, canonical_value=canonical,
-                              actor=actor)  # resolves this exception and reprocesses every waiting message
+            value_mapping_save(mapping=ValueMapping(system=source), actor=actor, fields={
+                "domain": domain, "external_value": value, "canonical_value": canonical,
+            })  # resolves this exception and reprocesses every waiting message
             exception.refresh_from_db()
         elif action == "cancel":
             _require(bool(reason), "Say why the delivery is cancelled.", "/reason")

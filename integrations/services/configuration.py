@@ -27,6 +27,7 @@ from integrations.models import (
     ValueMapping,
 )
 from integrations.services.ingest import PlantsByCode, _check_envelope, _prepare
+from integrations.services.mapping import mapping_reprocess_waiting
 from integrations.services.routing import Route, routes_for
 
 
@@ -208,8 +209,11 @@ def routing_rules_test(*, event: object) -> list[Route]:
 
 
 def value_mapping_save(*, mapping: ValueMapping, fields: dict, actor) -> ValueMapping:
-    """Create or edit a value mapping; audited. (Reprocessing waiting messages is not done here.)"""
-    return config_save(obj=mapping, fields=fields, actor=actor)
+    """Create or edit a value mapping, audited; every message waiting for it is then reprocessed."""
+    with db_transaction.atomic():
+        config_save(obj=mapping, fields=fields, actor=actor)
+        mapping_reprocess_waiting(mapping=mapping, actor=actor)
+    return mapping
 
 
 def value_mapping_delete(*, mapping: ValueMapping, actor) -> None:

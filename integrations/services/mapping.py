@@ -3,7 +3,8 @@
 Inbound, a sender's values become canonical when the transaction is routed; outbound, canonical
 values become the target's own where it has a mapping. A unit of measure that is neither
 canonical nor mapped stops the transaction: it waits, with one mapping exception per value,
-and is reprocessed by itself when a person adds the mapping.
+and is reprocessed by itself when a person adds the mapping
+(`integrations.services.configuration.value_mapping_save`).
 """
 
 from dataclasses import dataclass
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
-from controltower.models import audit_record
 from controltower.roles import Role
 from exceptions_queue.models import Category, ExceptionCase, Status
 from exceptions_queue.services import exception_raise
@@ -102,19 +102,6 @@ def transaction_wait_for_mapping(tx: Transaction, missing: MappingMissing) -> No
         detail=f"Messages from {missing.system} use {missing.value!r} ({missing.pointer}), which is not a canonical "
                f"{missing.domain}. Add the mapping: every waiting message is then processed by itself.",
     )
-
-
-def value_mapping_add(*, system: System, domain: str, external_value: str, canonical_value: str,
-                      actor) -> tuple[ValueMapping, int]:
-    """Add a mapping, audited, and reprocess every transaction waiting for it. Returns (mapping, count)."""
-    with db_transaction.atomic():
-        mapping = ValueMapping.objects.create(system=system, domain=domain, external_value=external_value,
-                                              canonical_value=canonical_value)
-        audit_record(actor=actor, action="value_mapping.create", obj=mapping,
-                     after={"system": system.code, "domain": domain, "external_value": external_value,
-                            "canonical_value": canonical_value})
-        count = mapping_reprocess_waiting(mapping=mapping, actor=actor)
-    return mapping, count
 
 
 def mapping_reprocess_waiting(*, mapping: ValueMapping, actor=None) -> int:

@@ -7,11 +7,16 @@ import pytest
 
 from exceptions_queue.models import ExceptionCase
 from integrations.models import Delivery, Transaction, ValueMapping
+from integrations.services.configuration import value_mapping_save
 from integrations.services.delivery import outbound_event
-from integrations.services.mapping import value_mapping_add
 from integrations.services.routing import transactions_route_received
 from tests.fixtures.events import released_event
 from tests.fixtures.pipeline import wait_until
+
+
+def add_mapping(erp, actor) -> ValueMapping:
+    return value_mapping_save(mapping=ValueMapping(system=erp), actor=actor,
+                              fields={"domain": "uom", "external_value": "PC", "canonical_value": "EA"})
 
 
 @pytest.fixture
@@ -48,9 +53,9 @@ def test_adding_the_mapping_reprocesses_every_waiting_message(receive, erp, caro
     other = receive("1000000003", uom="KG")
     transactions_route_received()
     with django_capture_on_commit_callbacks() as callbacks:
-        mapping, count = value_mapping_add(system=erp, domain="uom", external_value="PC", canonical_value="EA",
-                                           actor=carol)
-    assert count == 2 and len(callbacks) == 1, "the router is rung once for all of them"
+        mapping = add_mapping(erp, carol)
+    assert Transaction.objects.filter(status="received").count() == 2
+    assert len(callbacks) == 1, "the router is rung once for all of them"
     assert ExceptionCase.objects.get(category="mapping").status == "resolved"
     assert transactions_route_received() == 2
     for tx in waiting:
@@ -82,9 +87,20 @@ def test_unknown_uom_waits_then_every_waiting_order_is_delivered_once_mapped(tow
     wait_until(lambda: Transaction.objects.filter(pk__in=ids, status="parked").count() == 3, what="parked")
     assert ExceptionCase.objects.get(category="mapping").occurrences == 3
 
-    value_mapping_add(system=erp, domain="uom", external_value="PC", canonical_value="EA", actor=carol)
+    add_mapping(erp, carol)
 
     wait_until(lambda: Transaction.objects.filter(pk__in=ids, status="delivered").count() == 3, what="delivered")
     for delivery in Delivery.objects.filter(transaction_id__in=ids):
         [entry] = sandbox.ledger("WMS-EAST", idempotency_key=str(delivery.idempotency_key))
         assert entry["request"]["lines"][0]["unit"] == "EA"
+
+
+def test_a_mapping_added_through_the_api_reprocesses_the_waiting_messages(client, receive, carol):
+    waiting = receive("1000000001")
+    transactions_route_received()
+    client.force_login(carol)
+    response = client.post("/api/v1/value-mappings", content_type="application/json",
+                           data={"system": "ERP-S4", "domain": "uom", "external_value": "PC", "canonical_value": "EA"})
+    assert response.status_code == 201, response.content
+    waiting.refresh_from_db()
+    assert waiting.status == "received" and "added: reprocessing" in waiting.history[-1]["note"]
