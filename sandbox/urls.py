@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from sandbox import views
+from sandbox import views, wms_views
 
 urlpatterns = [
     path("sandbox/healthz", views.healthz),
@@ -11,6 +11,10 @@ urlpatterns = [
     path("sandbox/<str:system>/outbound", views.outbound),
     path("sandbox/<str:system>/api/staging-requests", views.staging_requests),
     path("sandbox/<str:system>/production-orders", views.production_orders),
+    path("sandbox/<str:system>/api/lot-blocks", wms_views.lot_blocks),
+    path("sandbox/<str:system>/api/lot-blocks/release", wms_views.lot_block_release),
+    path("sandbox/<str:system>/api/putaway-tasks", wms_views.putaway_tasks),
+    path("sandbox/<str:system>/simulate/report", wms_views.simulate_report),
 ]
 
 # Everything the sandbox answers is JSON, errors included.
