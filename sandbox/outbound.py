@@ -36,6 +36,23 @@ def push_event(system_code: str, event: dict) -> httpx.Response:
     )
 
 
+def push_document(system_code: str, body: bytes, content_type: str) -> httpx.Response:
+    """POST a native document (B2MML XML, EPCIS JSON-LD…) to the tower's /api/v1/inbound/{system_code}.
+
+    Same contract as ``push_event``: the tower's response whatever its status; NoOutboundLink
+    without a link; httpx.HTTPError when the tower cannot be reached in time.
+    """
+    link = OutboundLink.objects.filter(system=system_code).first()
+    if link is None:
+        raise NoOutboundLink(system_code)
+    return httpx.post(
+        f"{link.tower_url.rstrip('/')}/api/v1/inbound/{system_code}",
+        content=body,
+        headers={"Authorization": f"Bearer {link.api_key}", "Content-Type": content_type},
+        timeout=PUSH_TIMEOUT_S,
+    )
+
+
 def production_order_released_event(system_code: str, order: ProductionOrder) -> dict:
     """The ``production_order.released`` CloudEvent (contract v1) for an order the ERP released."""
     return {
