@@ -55,6 +55,16 @@ def test_rule_conditions_and_plants_pick_the_targets(receive, plant_1000, wms_ea
     assert other.status == "unrouted" and not other.deliveries.exists()
 
 
+def test_a_rule_without_targets_records_the_event_without_an_exception(receive, plant_1000):
+    RoutingRule.objects.create(name="Snapshots are kept for reconciliation", event_type="production_order.released",
+                               plant=plant_1000)
+    tx = receive()
+    transactions_route_received()
+    tx.refresh_from_db()
+    assert tx.status == "ignored" and not tx.deliveries.exists()
+    assert not ExceptionCase.objects.exists()
+
+
 def test_unrouted_events_of_one_cause_fold_into_one_exception(receive):
     receive("1000000001"), receive("1000000002")
     transactions_route_received()
