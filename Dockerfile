@@ -1,6 +1,7 @@
 # Control Tower: one image for web, worker and beat (the command differs).
 FROM python:3.11-slim-bookworm
-ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 STATIC_ROOT=/app/staticfiles
+# PYTHONPATH: web, worker and beat all import the sources in /app (templates and static sit beside them).
+ENV PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 STATIC_ROOT=/app/staticfiles PYTHONPATH=/app
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY controltower ./controltower
