@@ -44,3 +44,14 @@ def test_the_worker_consumes_every_pipeline_queue():
     command = compose()["services"]["worker"]["command"]
     assert command[command.index("-Q") + 1] == ALL_QUEUES
     assert compose()["services"]["beat"]["command"][:4] == ["celery", "-A", "controltower", "beat"]
+
+
+def test_the_image_carries_every_app_of_the_project(settings):
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    local_apps = [app for app in settings.INSTALLED_APPS if (ROOT / app).is_dir()]
+    assert {"controltower", "integrations", "exceptions_queue", "orders"} <= set(local_apps)
+    for app in [*local_apps, "sandbox", "templates", "static"]:
+        assert f"COPY {app} ./{app}" in dockerfile, f"the image lacks {app}/"
+    for app in [*local_apps, "sandbox"]:
+        assert f'"{app}*"' in pyproject, f"the package lacks {app}"
