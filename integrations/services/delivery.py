@@ -130,9 +130,12 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
     """Record how one attempt ended and move the delivery on. Returns the delivery's new status."""
     now = timezone.now()
     with db_transaction.atomic():
-        d = Delivery.objects.select_for_update(of=("self",)).select_related("target", "transaction__plant").get(
+        d = Delivery.objects.select_for_update(of=("self",)).select_related("target", "transaction__plant").filter(
             pk=claimed.delivery.pk
-        )
+        ).first()
+        if d is None:  # deleted while we were sending (retention purge, or a test resetting tables)
+            logger.warning("delivery %s vanished before its outcome was recorded", claimed.delivery.pk)
+            return DeliveryStatus.CANCELLED
         attempt = claimed.attempt
         attempt.finished_at = now
         if isinstance(outcome, Receipt):
@@ -148,10 +151,10 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
             # Our lease ran out and another worker took the delivery over; its result stands.
             return d.status
         d.lease_owner, d.lease_expires_at = "", None
-        if isinstance(outcome, Receipt) or outcome.http_status:
-            circuit_record_success(d.target)  # it answered: reachable, whatever it thought of the content
-        else:
-            circuit_record_failure(d.target, now)
+        if isinstance(outcome, Receipt) or (outcome.permanent and outcome.http_status):
+            circuit_record_success(d.target)  # it answered for itself: up, whatever it thought of the content
+        elif not outcome.permanent:
+            circuit_record_failure(d.target, now)  # timeout, refused connection, 5xx, 429
         if isinstance(outcome, Receipt):
             d.status, d.delivered_at, d.target_reference = DeliveryStatus.DELIVERED, now, outcome.target_reference
             d.last_error = ""

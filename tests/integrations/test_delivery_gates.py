@@ -158,3 +158,21 @@ def test_a_weekly_window_may_run_past_midnight(plant_1000):
     berlin = zoneinfo.ZoneInfo("Europe/Berlin")
     start, end = window.occurrence_at(dt.datetime(2026, 11, 30, 1, 0, tzinfo=berlin))  # Monday 01:00
     assert (start.hour, end.hour, end.weekday()) == (23, 3, 0)
+
+
+def test_a_target_answering_503_counts_toward_the_circuit_and_a_rejection_does_not(orders, wms_east, sandbox):
+    wms_east.base_url, wms_east.circuit_threshold = sandbox.system_url("WMS-EAST"), 2
+    wms_east.save()
+    sandbox.set_fault("WMS-EAST", "reject", duration_s=60)
+    try:
+        orders(2, prefix="63000")
+        deliver_all()
+        wms_east.refresh_from_db()
+        assert (wms_east.circuit_state, wms_east.circuit_failures) == ("closed", 0), "a rejecting system is up"
+        sandbox.set_fault("WMS-EAST", "http_503", duration_s=60)
+        orders(2, prefix="64000")
+        deliver_all()
+        wms_east.refresh_from_db()
+        assert wms_east.circuit_state == "open"
+    finally:
+        sandbox.clear_fault("WMS-EAST")
