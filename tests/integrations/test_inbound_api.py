@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.models import ApiKey, QuarantinedMessage, Transaction
+from integrations.models import ApiKey, QuarantinedMessage, System, Transaction
 
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE lolz [
@@ -54,8 +54,10 @@ def test_an_unsupported_media_type_is_415(post):
     assert QuarantinedMessage.objects.get().http_status == 415
 
 
-def test_a_system_without_a_native_format_is_told_so(post):
-    response = post(b'{"task": "WT-1"}', content_type="application/json")
+def test_a_system_without_a_native_format_is_told_so(client, db):
+    hook = System.objects.create(code="HOOK-1", name="webhook receiver", kind="TMS", adapter="webhook")
+    response = client.post("/api/v1/inbound/HOOK-1", data=b'{"task": "WT-1"}', content_type="application/json",
+                           HTTP_AUTHORIZATION=f"Bearer {ApiKey.issue(hook)[1]}")
     assert response.status_code == 422 and response.json()["title"] == "No native format"
     assert QuarantinedMessage.objects.get().http_status == 422
 
