@@ -4,6 +4,7 @@ Refusals raise `Problem`; the API keeps the refused body in quarantine (`quarant
 """
 
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,6 +42,16 @@ def parse_json_body(raw: bytes) -> object:
         raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "The body is not valid JSON.",
                       [{"pointer": "/", "detail": f"{e.msg} at line {e.lineno} column {e.colno}"}],
                       slug="unparsable") from None
+
+
+def rfc3339_parse(value: str) -> datetime:
+    """An RFC 3339 timestamp (already format-checked) as a datetime.
+
+    Python's fromisoformat refuses some valid RFC 3339 forms: a lowercase `t`/`z`, and more than
+    six fractional digits (nanoseconds, as Java and Go write them).
+    """
+    normal = re.sub(r"(\.\d{6})\d+", r"\1", value.upper())
+    return datetime.fromisoformat(normal.replace("Z", "+00:00"))
 
 
 def derive_correlation_id(plant_code: str, business_key: str) -> str:
@@ -106,7 +117,7 @@ def _prepare(source: System, event: dict, plants: PlantsByCode) -> Transaction:
         correlation_id=event.get("correlationid") or derive_correlation_id(plant_code, business_key or event["id"]),
         source=source, source_message_id=event["id"], event_type=event_type, schema_version=version,
         plant=plant, business_key=business_key, raw_payload=event, canonical_payload=data,
-        source_time=datetime.fromisoformat(event["time"]) if event.get("time") else None,
+        source_time=rfc3339_parse(event["time"]) if event.get("time") else None,
     )
     tx.set_status(tx.status, f"received from {source.code}")
     return tx

@@ -1,5 +1,6 @@
 """POST /api/v1/events: what a sending system sees, and what is kept when it is refused."""
 
+import datetime as dt
 import json
 import uuid
 
@@ -181,3 +182,14 @@ def test_unknown_system_in_source_with_valid_key_still_403(post):
     event["source"] = f"ERP-{uuid.uuid4().hex[:6]}"
     assert_problem(post(event), 403, "/source")
     assert System.objects.filter(code=event["source"]).count() == 0
+
+
+@pytest.mark.parametrize(("sent", "stored"), [
+    ("2026-11-23t08:00:00z", "2026-11-23T08:00:00+00:00"),
+    ("2026-11-23T08:00:00.123456789+01:00", "2026-11-23T07:00:00.123456+00:00"),
+])
+def test_every_rfc3339_time_is_understood(post, sent, stored):
+    response = post({**released_event(), "time": sent})
+    assert response.status_code == 202, response.content
+    tx = Transaction.objects.get(pk=response.json()["transaction_id"])
+    assert tx.source_time.astimezone(dt.UTC).isoformat() == stored
