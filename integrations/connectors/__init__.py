@@ -10,6 +10,9 @@ from integrations.connectors.base import Connector
 ADAPTERS = {
     "wms_rest": "integrations.connectors.wms_rest.WmsRestConnector",
     "webhook": "integrations.connectors.webhook.WebhookConnector",
+    "erp_s4": "integrations.connectors.erp_s4.ErpS4Connector",
+    "mes_b2mml": "integrations.connectors.mes_b2mml.MesB2mmlConnector",
+    "qms_epcis": "integrations.connectors.qms_epcis.QmsEpcisConnector",
 }
 
 
