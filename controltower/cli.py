@@ -112,8 +112,9 @@ def demo(args) -> int:
     try:
         wait_for_http(f"{web_url}/healthz", 60, children)
         wait_for_http(f"{sandbox_url}/sandbox/healthz", 60, children)
-        httpx.put(f"{sandbox_url}/sandbox/ERP-S4/outbound",
-                  json={"tower_url": web_url, "api_key": seed.api_keys["ERP-S4"]}, timeout=5).raise_for_status()
+        for code, key in seed.api_keys.items():  # each simulated system pushes with its own key
+            httpx.put(f"{sandbox_url}/sandbox/{code}/outbound", json={"tower_url": web_url, "api_key": key},
+                      timeout=5).raise_for_status()
         if args.traffic_rate > 0:
             children.append(start_child(
                 "traffic", [python, "-m", "django", "sandbox_traffic", "--settings", "sandbox.settings",

@@ -35,6 +35,45 @@ SYSTEMS = [
 
 WMS_OF_PLANT = {"1000": "WMS-EAST", "2000": "WMS-EAST", "3000": "WMS-WEST"}
 
+# Per plant: event type, sender (None: any), systems that must act ({wms}, {plant} filled in),
+# latency class. A rule with no target keeps the event on record only (status "ignored"): the
+# order's view and reconciliation read it, no system needs to act on it.
+ROUTES = [
+    ("production_order.released", None, ["{wms}", "MES-P{plant}"], LatencyClass.IMMEDIATE),
+    ("production_order.changed", None, ["MES-P{plant}"], LatencyClass.IMMEDIATE),
+    ("production_order.cancelled", None, ["MES-P{plant}"], LatencyClass.IMMEDIATE),
+    ("production_order.closed", None, [], LatencyClass.IMMEDIATE),
+    ("material.staged", None, [], LatencyClass.IMMEDIATE),
+    # The warehouse's pick posts the goods issue; the MES's consumption report is information only,
+    # or every issue would be posted twice.
+    ("material.issued", "{wms}", ["ERP-S4"], LatencyClass.NEAR_REAL_TIME),
+    ("material.issued", "MES-P{plant}", [], LatencyClass.NEAR_REAL_TIME),
+    ("material.shortage", None, [], LatencyClass.IMMEDIATE),
+    ("operation.completed", None, ["ERP-S4"], LatencyClass.NEAR_REAL_TIME),
+    # The ERP receives the output from the completion; the warehouse puts it away.
+    ("production.completed", None, ["ERP-S4", "{wms}"], LatencyClass.NEAR_REAL_TIME),
+    ("quality.hold_placed", None, ["ERP-S4", "{wms}"], LatencyClass.IMMEDIATE),
+    ("quality.hold_released", None, ["ERP-S4", "{wms}"], LatencyClass.IMMEDIATE),
+    ("goods.received", None, [], LatencyClass.IMMEDIATE),  # production receipts are posted from the completion
+    ("inventory.adjusted", None, [], LatencyClass.IMMEDIATE),
+    ("inventory.snapshot", None, ["ERP-S4"], LatencyClass.END_OF_DAY),
+    ("shipment.confirmed", None, [], LatencyClass.IMMEDIATE),
+]
+
+# Each system's words for the canonical ones: the ERP's PC and storage locations, the MES's
+# lower-case units, the warehouses' bins.
+MAPPINGS = [
+    ("ERP-S4", MappingDomain.UOM, "PC", "EA"),
+    ("ERP-S4", MappingDomain.LOCATION, "0001", "RM-STORE"),
+    ("ERP-S4", MappingDomain.LOCATION, "0002", "FG-STORE"),
+    ("ERP-S4", MappingDomain.LOCATION, "0003", "LINE"),
+    *[(mes, MappingDomain.UOM, unit.lower(), unit) for mes in ("MES-P1000", "MES-P2000", "MES-P3000")
+      for unit in ("EA", "KG", "L", "M")],
+    *[(wms, MappingDomain.LOCATION, bin_, canonical) for wms in ("WMS-EAST", "WMS-WEST")
+      for bin_, canonical in (("A-01-01", "RM-STORE"), ("A-01-02", "RM-STORE"), ("FG-01-01", "FG-STORE"),
+                              ("LINE-1", "LINE"))],
+]
+
 # username, role, plants (None: all)
 PEOPLE = [
     ("admin", Role.INTEGRATION_ADMIN, None),
@@ -68,17 +107,19 @@ def demo_seed(*, sandbox_url: str) -> DemoSeed:
         system.plants.set([plants[c] for c in served])
         _, seed.api_keys[code] = ApiKey.issue(system, revoke_others=True)
 
-    for code, wms in WMS_OF_PLANT.items():
-        rule, _ = RoutingRule.objects.update_or_create(
-            name=f"Released orders of plant {code} to {wms}",
-            defaults={"event_type": "production_order.released", "plant": plants[code],
-                      "latency_class": LatencyClass.IMMEDIATE, "is_active": True},
-        )
-        rule.targets.set([System.objects.get(code=wms)])
-
-    # The ERP counts pieces as PC; the canonical unit (and the warehouses') is EA.
-    ValueMapping.objects.get_or_create(system=System.objects.get(code="ERP-S4"), domain=MappingDomain.UOM,
-                                       external_value="PC", defaults={"canonical_value": "EA"})
+    for code in plants:
+        names = {"wms": WMS_OF_PLANT[code], "plant": code}
+        for event_type, source, targets, latency in ROUTES:
+            sender = System.objects.get(code=source.format(**names)) if source else None
+            rule, _ = RoutingRule.objects.update_or_create(
+                name=f"{event_type} of plant {code}" + (f" from {sender.code}" if sender else ""),
+                defaults={"event_type": event_type, "plant": plants[code], "source": sender,
+                          "latency_class": latency, "is_active": True},
+            )
+            rule.targets.set(System.objects.filter(code__in=[t.format(**names) for t in targets]))
+    for system_code, domain, external, canonical in MAPPINGS:
+        ValueMapping.objects.update_or_create(system=System.objects.get(code=system_code), domain=domain,
+                                              external_value=external, defaults={"canonical_value": canonical})
 
     for username, role, plant_codes in PEOPLE:
         person, _ = User.objects.get_or_create(username=username)

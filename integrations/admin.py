@@ -67,7 +67,7 @@ class RoutingRuleVersionInline(admin.TabularInline):
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(AuditedAdmin):
-    list_display = ["name", "event_type", "plant", "latency_class", "priority", "is_active", "version"]
+    list_display = ["name", "event_type", "plant", "source", "latency_class", "priority", "is_active", "version"]
     list_filter = ["event_type", "plant", "is_active"]
     filter_horizontal = ["targets"]
     readonly_fields = ["version"]

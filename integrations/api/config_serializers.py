@@ -67,13 +67,16 @@ class SystemSerializer(serializers.ModelSerializer):
 
 class RoutingRuleSerializer(serializers.ModelSerializer):
     plant = plant_field()
-    targets = CodeListField(System.objects.all(), allow_empty=False, help_text="codes of the target systems")
+    targets = CodeListField(System.objects.all(), allow_empty=True,
+                            help_text="codes of the target systems; none: keep the event on record only")
+    source = serializers.SlugRelatedField(slug_field="code", queryset=System.objects.all(), allow_null=True,
+                                          required=False, help_text="only events from this system; null: any")
     event_type = serializers.CharField(max_length=80, validators=[validate_event_type])
 
     class Meta:
         model = RoutingRule
-        fields = ["id", "name", "event_type", "plant", "conditions", "targets", "latency_class", "priority",
-                  "is_active", "version"]
+        fields = ["id", "name", "event_type", "plant", "source", "conditions", "targets", "latency_class",
+                  "priority", "is_active", "version"]
         read_only_fields = ["version"]
 
     def validate_conditions(self, value):

@@ -202,7 +202,7 @@ def routing_rules_test(*, event: object) -> list[Route]:
         raise Problem(422, "Unknown source", f"No system has the code {claimed!r}.",
                       [{"pointer": "/source", "detail": f"unknown system {claimed!r}"}], slug="unknown-source")
     tx = _prepare(source, event, PlantsByCode())  # built, never saved
-    return routes_for(tx.event_type, tx.plant_id, tx.canonical_payload)
+    return routes_for(tx.event_type, tx.plant_id, tx.canonical_payload, tx.source_id)
 
 
 # Value mappings, SLAs, maintenance windows: the generic write is all they need ----------------------

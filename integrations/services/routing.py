@@ -26,16 +26,17 @@ class Route:
     rule: RoutingRule
 
 
-def matching_rules(event_type: str, plant_id: int | None, data: dict) -> list[RoutingRule]:
+def matching_rules(event_type: str, plant_id: int | None, data: dict, source_id: int | None = None
+                   ) -> list[RoutingRule]:
     """The active rules for this event, best first, whose conditions the data meets."""
-    rules = RoutingRule.objects.for_event(event_type, plant_id).prefetch_related("targets")
+    rules = RoutingRule.objects.for_event(event_type, plant_id, source_id).prefetch_related("targets")
     return [rule for rule in rules if rule.matches(data)]
 
 
-def routes_for(event_type: str, plant_id: int | None, data: dict) -> list[Route]:
+def routes_for(event_type: str, plant_id: int | None, data: dict, source_id: int | None = None) -> list[Route]:
     """Every target of every matching rule; a target reached by several rules takes the best rule."""
     routes: dict[int, Route] = {}
-    for rule in matching_rules(event_type, plant_id, data):
+    for rule in matching_rules(event_type, plant_id, data, source_id):
         for target in rule.targets.all():
             if target.is_active:
                 routes.setdefault(target.pk, Route(target, rule))
@@ -50,8 +51,8 @@ def transaction_route(tx: Transaction) -> list[Delivery]:
         transaction_wait_for_mapping(tx, missing)
         return []
     order_apply_transaction(tx)  # the order's cross-system view, in canonical values
-    routes = routes_for(tx.event_type, tx.plant_id, tx.canonical_payload)
-    if not routes and matching_rules(tx.event_type, tx.plant_id, tx.canonical_payload):
+    routes = routes_for(tx.event_type, tx.plant_id, tx.canonical_payload, tx.source_id)
+    if not routes and matching_rules(tx.event_type, tx.plant_id, tx.canonical_payload, tx.source_id):
         # A rule without targets says "keep it on record; no system needs to act on it".
         tx.set_status(TransactionStatus.IGNORED, "recorded: the matching rule names no target")
         tx.save(update_fields=["status", "status_changed_at", "history", "canonical_payload"])

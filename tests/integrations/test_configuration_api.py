@@ -222,7 +222,7 @@ def test_an_admin_creates_a_rule_as_version_1(as_carol, carol, plant_1000, wms_e
     body = response.json()
     rule = RoutingRule.objects.get()
     assert body == {"id": rule.pk, "name": "Released 1000 to WMS", "event_type": "production_order.released",
-                    "plant": "1000", "conditions": {"material": "FG-100"}, "targets": ["WMS-EAST"],
+                    "plant": "1000", "source": None, "conditions": {"material": "FG-100"}, "targets": ["WMS-EAST"],
                     "latency_class": "near_real_time", "priority": 0, "is_active": True, "version": 1}
     [version] = rule.versions.all()
     assert version.version == 1 and version.created_by == carol
@@ -234,7 +234,6 @@ def test_an_admin_creates_a_rule_as_version_1(as_carol, carol, plant_1000, wms_e
 @pytest.mark.parametrize(("change", "pointer"), [
     ({"targets": ["NOPE"]}, "/targets/0"),
     ({"targets": ["WMS-EAST", "NOPE"]}, "/targets/1"),
-    ({"targets": []}, "/targets"),
     ({"plant": "9999"}, "/plant"),
     ({"event_type": "production_order.teleported"}, "/event_type"),
     ({"latency_class": "whenever"}, "/latency_class"),
@@ -575,3 +574,15 @@ def test_lists_take_the_same_number_of_queries_however_long(as_carol, config, dj
                                          start_time="01:00", duration_minutes=30)
     with django_assert_max_num_queries(len(one)):
         assert len(as_carol("get", url).json()["results"]) >= 5
+
+
+def test_a_rule_for_one_sender_and_no_target_records_only(client, carol, plant_1000, erp):
+    client.force_login(carol)
+    response = client.post("/api/v1/routing-rules", content_type="application/json", data={
+        "name": "MES consumption is information only", "event_type": "material.issued", "plant": "1000",
+        "source": "ERP-S4", "targets": [], "latency_class": "near_real_time"})
+    assert response.status_code == 201, response.content
+    assert response.json()["source"] == "ERP-S4" and response.json()["targets"] == []
+    unknown = client.post("/api/v1/routing-rules", content_type="application/json", data={
+        "name": "x", "event_type": "material.issued", "source": "NOPE", "targets": []})
+    assert unknown.status_code == 422 and unknown.json()["errors"][0]["pointer"] == "/source"

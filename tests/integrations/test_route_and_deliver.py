@@ -139,3 +139,20 @@ def test_retry_delays_use_full_jitter_under_the_cap(attempt):
     delays = [retry_delay_s(attempt, base_s=2.0, cap_s=600.0) for _ in range(300)]
     assert all(0 <= d <= ceiling for d in delays)
     assert max(delays) > ceiling * 0.7 and min(delays) < ceiling * 0.3, "spread over the whole range"
+
+
+def test_a_rule_may_take_only_one_senders_events(receive, plant_1000, wms_east, erp):
+    from_wms = RoutingRule.objects.create(name="Issues from the warehouse", event_type="production_order.released",
+                                          plant=plant_1000, source=wms_east)
+    from_wms.targets.set([wms_east])
+    tx = receive()  # sent by the ERP, not the warehouse
+    transactions_route_received()
+    tx.refresh_from_db()
+    assert tx.status == "unrouted"
+    from_erp = RoutingRule.objects.create(name="Releases from the ERP", event_type="production_order.released",
+                                          plant=plant_1000, source=erp)
+    tx2 = receive("1000000002")
+    transactions_route_received()
+    tx2.refresh_from_db()
+    assert tx2.status == "ignored" and tx2.routing_rule is None, "the ERP's rule matched; it has no target"
+    assert from_erp.pk

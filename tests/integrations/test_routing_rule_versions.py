@@ -31,7 +31,7 @@ def test_a_new_rule_is_version_1_with_a_snapshot(new_rule, carol):
     [version] = new_rule.versions.all()
     assert (version.version, version.created_by) == (1, carol)
     assert version.snapshot == {"id": new_rule.pk, "name": "Released 1000", "event_type": "production_order.released",
-                                "plant": "1000", "conditions": {}, "targets": ["WMS-EAST"],
+                                "plant": "1000", "source": None, "conditions": {}, "targets": ["WMS-EAST"],
                                 "latency_class": "immediate", "priority": 0, "is_active": True, "version": 1}
 
 

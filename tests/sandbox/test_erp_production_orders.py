@@ -175,7 +175,7 @@ def test_traffic_generator_releases_orders_for_the_given_plants(sandbox, tower):
     sandbox.link(erp, tower.url, "traffic-key")
 
     run = sandbox.command("sandbox_traffic", "--system", erp, "--plants", "1000,2000", "--count", "3",
-                          "--rate", "50", "--seed", "7")
+                          "--rate", "50", "--seed", "7", "--releases-only")
 
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
