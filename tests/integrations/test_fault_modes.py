@@ -58,8 +58,12 @@ def test_a_target_that_is_down_opens_the_circuit_holds_without_attempts_and_drai
         wait_until(lambda: System.objects.get(pk=wms_east.pk).circuit_state == "open", what="the circuit to open")
         wait_until(lambda: Delivery.objects.filter(transaction_id__in=ids, status="held").count() >= 2,
                    what="held deliveries")
+        # Two failures open it; with two worker processes a third may have been in flight meanwhile.
+        # Once it is open, nothing more is spent: held deliveries have no attempt at all.
         spent = sum(Delivery.objects.filter(transaction_id__in=ids).values_list("attempt_count", flat=True))
-        assert spent == 2, "only the two failures that opened the circuit spent attempts"
+        assert 2 <= spent <= 3
+        assert not Delivery.objects.filter(transaction_id__in=ids, status="held", attempt_count__gt=1).exists()
+        assert Delivery.objects.filter(transaction_id__in=ids, status="held", attempt_count=0).exists()
     finally:
         sandbox.clear_fault("WMS-EAST")
     # The retry delays are long (30 s base): only the circuit's probe and drain bring these in now.

@@ -30,10 +30,12 @@ def ledger_postings(stack: DemoStack, system: str, keys: set[str]) -> Counter:
     return Counter(e["idempotency_key"] for e in entries if e["idempotency_key"] in keys)
 
 
-def delivery_keys(stack: DemoStack, prefix: str) -> set[str]:
+def delivery_keys(stack: DemoStack, prefix: str, target: str = "WMS-EAST") -> set[str]:
+    """The idempotency keys of the orders' deliveries to one target (releases also go to the MES)."""
     with stack.db() as conn:
         rows = conn.execute("SELECT d.idempotency_key::text FROM integrations_delivery d JOIN integrations_transaction t"
-                            " ON t.id = d.transaction_id WHERE t.business_key LIKE %s", (prefix + "%",)).fetchall()
+                            " ON t.id = d.transaction_id JOIN integrations_system s ON s.id = d.target_id"
+                            " WHERE t.business_key LIKE %s AND s.code = %s", (prefix + "%", target)).fetchall()
     return {row[0] for row in rows}
 
 
