@@ -5,8 +5,8 @@ from collections.abc import Callable
 from django.db import IntegrityError
 from django.db import transaction as db_transaction
 
+from sandbox.answer import Answer
 from sandbox.models import LedgerEntry
-from sandbox.systems import Answer
 
 
 class Refused(Exception):

@@ -46,6 +46,7 @@ from integrations.connectors.b2mml import (
     validate,
     xml_datetime,
 )
+from sandbox.ledger import replay
 from sandbox.models import LedgerEntry, NumberRange, OutboundLink, Record
 from sandbox.outbound import push_document
 from sandbox.systems import Answer
@@ -75,7 +76,7 @@ def mes_error(status: int, code: str, description: str, errors: list[dict] | Non
 
 def schedule_receive(system: str, idempotency_key: str, raw: bytes) -> Answer:
     """Apply one OperationsSchedule document once per idempotency key (see the module docstring)."""
-    replayed = _replay(system, idempotency_key)
+    replayed = replay(system, idempotency_key)
     if replayed:
         return replayed
     try:
@@ -116,17 +117,9 @@ def schedule_receive(system: str, idempotency_key: str, raw: bytes) -> Answer:
     except IntegrityError:
         # The same key committed first on another connection: answer as its replay. Without one, a
         # concurrent document created the same order first; the sender retries.
-        return _replay(system, idempotency_key) or mes_error(409, "CONFLICT", "a concurrent schedule changed the "
+        return replay(system, idempotency_key) or mes_error(409, "CONFLICT", "a concurrent schedule changed the "
                                                                                 "same order; send it again")
     return Answer(201, body)
-
-
-def _replay(system: str, idempotency_key: str) -> Answer | None:
-    entry = LedgerEntry.objects.filter(system=system, idempotency_key=idempotency_key).first()
-    if entry is None:
-        return None
-    entry.count_replay()
-    return Answer(200, entry.response, {"Idempotent-Replayed": "true"})
 
 
 def _site(element) -> str:

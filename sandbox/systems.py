@@ -8,7 +8,7 @@ the system's own style), so the HTTP views and the traffic generator share one c
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 
 import httpx
@@ -17,7 +17,9 @@ from django.db import transaction as db_transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from sandbox.models import LedgerEntry, NumberRange, OutboundLink, ProductionOrder
+from sandbox.answer import Answer
+from sandbox.ledger import Refused, apply_once
+from sandbox.models import NumberRange, OutboundLink, ProductionOrder
 from sandbox.outbound import production_order_released_event, push_event
 
 ERP, WMS, MES, QMS = "ERP", "WMS", "MES", "QMS"
@@ -44,15 +46,6 @@ def kind_of(code: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class Answer:
-    """What a simulated system answers: an HTTP status, a JSON body and any extra headers."""
-
-    status: int
-    body: dict
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 # WMS: staging requests ----------------------------------------------------------------------------
 
 WMS_UNITS = ("EA", "KG", "L", "M")  # the warehouse counts pieces as EA; the ERP's PC is unknown here
@@ -75,34 +68,17 @@ def staging_request_create(system: str, idempotency_key: str, payload: object) -
     recorded in the ledger with the key. Invalid requests are answered 422 and not recorded,
     so the sender may correct them and retry with the same key.
     """
-    replayed = _replay(system, idempotency_key)
-    if replayed:
-        return replayed
-    problem = _staging_request_problem(payload)
-    if problem:
-        return problem
-    try:
-        with db_transaction.atomic():
-            task_id = f"WT-{NumberRange.take_next(WMS):06d}"
-            body = {"task_id": task_id, "status": "open", "reference": payload["reference"],
-                    "lines": len(payload["lines"])}
-            LedgerEntry.objects.create(
-                system=system, idempotency_key=idempotency_key, operation=STAGING_REQUEST_CREATE,
-                document_number=task_id, request=payload, response=body, http_status=201,
-            )
-    except IntegrityError:
-        # The same key arrived on another connection and committed first (the number range
-        # lock queued us behind it); our task number was rolled back. Answer as its replay.
-        return _replay(system, idempotency_key)
-    return Answer(201, body)
 
+    def apply():
+        problem = _staging_request_problem(payload)
+        if problem:
+            raise Refused(problem)
+        task_id = f"WT-{NumberRange.take_next(WMS):06d}"
+        return task_id, Answer(201, {"task_id": task_id, "status": "open", "reference": payload["reference"],
+                                     "lines": len(payload["lines"])})
 
-def _replay(system: str, idempotency_key: str) -> Answer | None:
-    entry = LedgerEntry.objects.filter(system=system, idempotency_key=idempotency_key).first()
-    if entry is None:
-        return None
-    entry.count_replay()
-    return Answer(200, entry.response, {"Idempotent-Replayed": "true"})
+    return apply_once(system=system, idempotency_key=idempotency_key, operation=STAGING_REQUEST_CREATE,
+                      request=payload, apply=apply)
 
 
 def _staging_request_problem(payload: object) -> Answer | None:

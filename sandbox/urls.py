@@ -11,7 +11,7 @@ urlpatterns = [
     path("sandbox/<str:system>/faults", views.faults),
     path("sandbox/<str:system>/ledger", views.ledger),
     path("sandbox/<str:system>/outbound", views.outbound),
-    path("sandbox/<str:system>/api/staging-requests", views.staging_requests),
+    path("sandbox/<str:system>/api/staging-requests", wms_views.staging_requests),
     path("sandbox/<str:system>/production-orders", views.production_orders),
     path("sandbox/<str:system>/api/lot-blocks", wms_views.lot_blocks),
     path("sandbox/<str:system>/api/lot-blocks/release", wms_views.lot_block_release),

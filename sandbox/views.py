@@ -184,21 +184,6 @@ def _fault_response(mode: str) -> HttpResponse | None:
 
 
 @require_POST
-@native_endpoint(systems.WMS)
-def staging_requests(request: HttpRequest, system: str) -> HttpResponse:
-    """WMS: open a task to stage an order's material (idempotent by the Idempotency-Key header)."""
-    key = request.headers.get("Idempotency-Key", "").strip()
-    if not key or len(key) > 200:
-        return _answer(systems.wms_error(400, "MISSING_IDEMPOTENCY_KEY",
-                                         "an Idempotency-Key header of 1 to 200 characters is required"))
-    try:
-        payload = _json_body(request)
-    except _BadJSON:
-        return _answer(systems.wms_error(400, "BAD_REQUEST", "body is not valid JSON"))
-    return _answer(systems.staging_request_create(system, key, payload))
-
-
-@require_POST
 @native_endpoint(systems.ERP)
 def production_orders(request: HttpRequest, system: str) -> HttpResponse:
     """ERP: create and release a production order, then push production_order.released to the tower."""

@@ -1,4 +1,4 @@
-"""HTTP for the simulated WMS's lot blocks, putaway and reports (staging is in sandbox.views)."""
+"""HTTP for the simulated WMS: staging requests, lot blocks, putaway (postings, once per key) and reports."""
 
 from collections.abc import Callable
 
@@ -25,6 +25,7 @@ def _posting(operation: Callable) -> Callable:
     return view
 
 
+staging_requests = _posting(systems.staging_request_create)
 lot_blocks = _posting(wms.lot_block)
 lot_block_release = _posting(wms.lot_release)
 putaway_tasks = _posting(wms.putaway_create)

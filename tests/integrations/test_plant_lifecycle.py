@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from controltower.demo import demo_seed
 from controltower.roles import Role
 from integrations.models import Delivery, Transaction
-from tests.fixtures.pipeline import wait_until
+from tests.fixtures.pipeline import pipeline_quiesce, wait_until
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 ODATA = "sap/opu/odata/sap"
@@ -23,13 +23,14 @@ B2MML = {"b2mml": "http://www.mesa.org/xml/B2MML"}
 
 
 @pytest.fixture
-def plant(live_server, sandbox, celery_worker):
+def plant(transactional_db, live_server, sandbox, celery_worker):
     for role in Role:
         Group.objects.get_or_create(name=role)
     seed = demo_seed(sandbox_url=sandbox.url)
     for code, key in seed.api_keys.items():
         sandbox.link(code, live_server.url, key)
-    return sandbox
+    yield sandbox
+    pipeline_quiesce()
 
 
 def release(plant, components, quantity=40) -> str:
