@@ -17,9 +17,10 @@ ORDER = "1000000123"
 
 
 @pytest.fixture
-def erp_target(erp, receiver):
+def erp_target(erp, receiver, monkeypatch):
     """The ERP receives canonical events at a recording HTTP server (webhook adapter)."""
-    erp.adapter, erp.base_url = "webhook", receiver.url
+    monkeypatch.setenv("CT_TEST_WEBHOOK_SECRET", "s3cret")
+    erp.adapter, erp.base_url, erp.credentials_ref = "webhook", receiver.url, "CT_TEST_WEBHOOK_SECRET"
     erp.save()
     return erp
 
