@@ -98,8 +98,16 @@ if not SECRET_KEY:
 
     SECRET_KEY = local_secret_key()
 
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A connection pool per process: under ASGI every request runs in a fresh thread, so persistent
+# connections are never reused, and Celery closes them around every task; a new PostgreSQL
+# connection costs more than the work most requests and tasks do (bench/README.md).
+DB_POOL = env_bool("DB_POOL", True)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0 if DB_POOL else 60)}
+if DB_POOL:
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1, "max_size": env_int("DB_POOL_MAX_SIZE", 20, minimum=1), "timeout": 10}
+else:
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)

@@ -45,6 +45,8 @@ TIME_ZONE = "UTC"
 # Database -----------------------------------------------------------------------------------------
 
 DATABASES = {"default": dj_database_url.parse(_database_url())}
+# A pool, as in the tower: each request under ASGI would otherwise open a new connection.
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {"min_size": 1, "max_size": 10, "timeout": 10}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Simulated systems --------------------------------------------------------------------------------

@@ -193,9 +193,6 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
         if d.status == DeliveryStatus.DELIVERED:
             parked_release(target_id=d.target_id, plant_id=d.transaction.plant_id,
                            business_key=d.transaction.business_key)
-        plant = d.transaction.plant
-        if plant:
-            db_transaction.on_commit(lambda: notify_transactions_changed({plant.code}))
     return d.status
 
 
@@ -207,6 +204,7 @@ def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None,
     for _ in range(max_batches):
         batch = deliveries_claim(latency_class=latency_class, batch_size=batch_size, worker=worker)
         failing: set[int] = set()  # systems that failed in this batch: is their circuit open now?
+        plants = {c.delivery.transaction.plant.code for c in batch.claimed if c.delivery.transaction.plant}
         for claimed in batch.claimed:
             target = claimed.delivery.target
             if target.pk in failing and System.objects.filter(pk=target.pk, circuit_state=CircuitState.OPEN).exists():
@@ -215,6 +213,7 @@ def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None,
             if delivery_record_outcome(claimed, delivery_send(claimed), worker=worker) == DeliveryStatus.RETRYING:
                 failing.add(target.pk)
         done += len(batch.claimed)
+        notify_transactions_changed(plants)  # one notice per plant and batch, not per delivery
         if batch.examined < batch_size:
             break
     return done

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from integrations.models import Delivery, Transaction
+from integrations.models import Attempt, Delivery, Transaction
 from tests.fixtures.events import released_event
 from tests.fixtures.pipeline import delivered, wait_until
 
@@ -63,14 +63,16 @@ def test_the_same_event_posted_twice_is_one_transaction_and_one_posting(tower, s
 
 
 def test_a_wms_answering_503_is_retried_until_it_accepts(tower, sandbox, erp_key):
-    sandbox.set_fault("WMS-EAST", "http_503", duration_s=1.5)
+    sandbox.set_fault("WMS-EAST", "http_503", duration_s=60)
     try:
         response = httpx.post(f"{tower.url}/api/v1/events", json=released_event("1000000888"),
                               headers={"Authorization": f"Bearer {erp_key}"}, timeout=10)
         tx_id = response.json()["transaction_id"]
-        wait_until(lambda: delivered(tx_id), what="delivery after the WMS recovers")
+        wait_until(lambda: Attempt.objects.filter(delivery__transaction_id=tx_id, outcome="transient_error").exists(),
+                   what="an attempt refused with 503")
     finally:
-        sandbox.clear_fault("WMS-EAST")
+        sandbox.clear_fault("WMS-EAST")  # the WMS recovers
+    wait_until(lambda: delivered(tx_id), what="delivery after the WMS recovers")
     delivery = Delivery.objects.get(transaction_id=tx_id)
     outcomes = list(delivery.attempts.order_by("number").values_list("outcome", "http_status"))
     assert outcomes[0] == ("transient_error", 503)
