@@ -1,0 +1,1 @@
+"""`make bench`: Control Tower's throughput, latency and memory next to raw references, on this machine."""
