@@ -6,6 +6,8 @@ while Redis is down do not each wait for a connection timeout.
 """
 
 import logging
+import os
+import threading
 import time
 
 from kombu.exceptions import OperationalError
@@ -30,8 +32,48 @@ def _ring(task_name: str, countdown: float | None = None, **kwargs) -> bool:
         return False
 
 
+ROUTER_RING_WINDOW_S = 0.02
+_router_lock = threading.Lock()
+_router_wanted = False
+_router_ringer: threading.Thread | None = None
+
+
 def ring_router() -> bool:
+    """Wake the router, at most once per window: one wake-up routes a whole batch of received rows.
+
+    Ingest commits one row per request; a publish per row would flood the queue with wake-ups that
+    find nothing to do. So the first ring of a window goes out at once and later ones only ask for
+    one more ring at the end of the window (sent by a small thread), so no row waits for the sweeper.
+    """
+    global _router_wanted, _router_ringer
+    with _router_lock:
+        if _router_ringer is not None:  # a window is open: its thread sends one more ring
+            _router_wanted = True
+            return True
+        _router_ringer = threading.Thread(target=_router_trailing_rings, daemon=True, name="router-doorbell")
+        _router_ringer.start()
     return _ring("route_received")
+
+
+def _router_trailing_rings() -> None:
+    global _router_wanted, _router_ringer
+    while True:
+        time.sleep(ROUTER_RING_WINDOW_S)
+        with _router_lock:
+            if not _router_wanted:
+                _router_ringer = None  # under the lock: the next ring opens a new window itself
+                return
+            _router_wanted = False
+        _ring("route_received")
+
+
+def _after_fork_in_child() -> None:
+    # A forked worker process has no ringing thread, whatever its parent had.
+    global _router_wanted, _router_ringer, _router_lock
+    _router_lock, _router_wanted, _router_ringer = threading.Lock(), False, None
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def ring_deliveries(latency_class: str, *, countdown: float | None = None) -> bool:
