@@ -31,7 +31,7 @@ HOLD = {"plant": "1000", "material": "RM-210", "lot": "L-4711", "reason": "salmo
 def test_a_quality_hold_blocks_the_lot_and_a_release_frees_it(wms, sandbox, receiver):
     block = send(wms, "quality.hold_placed", HOLD)
     assert block.target_reference.startswith("LB-")
-    sandbox.link(wms.code, receiver.url.removesuffix("/events"), "ct_key_for_test")
+    sandbox.link(wms.code, receiver.base_url, "ct_key_for_test")
     pick = {"message_type": "PICK_CONFIRMED", "reference": "1000000123", "site": "1000", "sku": "RM-210",
             "qty": 5, "unit": "EA", "lot": "L-4711", "bin": "A-01-02"}
     refused = sandbox.http.post(f"/sandbox/{wms.code}/simulate/report", json=pick)

@@ -6,9 +6,7 @@ can check the push itself: the API key, the CloudEvent envelope, and the contrac
 
 import json
 import re
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -28,39 +26,10 @@ RELEASED = validator("production_order.released/1.json")
 CLOUDEVENT = validator("cloudevent.json")
 
 
-class FakeTower:
-    """Records every request; answers 202 as the tower's event intake does."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        tower = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                tower.requests.append({"path": self.path, "headers": dict(self.headers), "json": json.loads(body)})
-                reply = json.dumps({"transaction_id": str(uuid.uuid4()), "duplicate": False}).encode()
-                self.send_response(202)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass  # keep test output clean
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-
 @pytest.fixture
-def tower():
-    tower = FakeTower()
-    thread = threading.Thread(target=tower.server.serve_forever, daemon=True)
-    thread.start()
-    yield tower
-    tower.server.shutdown()
-    tower.server.server_close()
+def tower(http_receiver):
+    """Plays the tower's event API: records each push, answers 202 with a new transaction."""
+    return http_receiver(status=202, reply=lambda request: {"transaction_id": str(uuid.uuid4()), "duplicate": False})
 
 
 def release(sandbox, erp: str, **body):
@@ -87,7 +56,7 @@ def test_release_without_outbound_link_is_refused(sandbox):
 
 def test_release_pushes_a_valid_cloudevent_with_the_systems_key(sandbox, tower):
     erp = fresh_system("ERP")
-    sandbox.link(erp, tower.url, "erp-key-123")
+    sandbox.link(erp, tower.base_url, "erp-key-123")
     components = [{"material": "RM-210", "quantity": 120, "uom": "PC", "lot_controlled": True},
                   {"material": "RM-300", "quantity": 42, "uom": "KG", "lot_controlled": True}]
 
@@ -102,7 +71,7 @@ def test_release_pushes_a_valid_cloudevent_with_the_systems_key(sandbox, tower):
     assert pushed["path"] == "/api/v1/events"
     assert pushed["headers"]["Authorization"] == "Bearer erp-key-123"
     assert pushed["headers"]["Content-Type"] == "application/cloudevents+json"
-    event = pushed["json"]
+    event = pushed["body"]
     assert_valid_release(event, erp)
     assert event["data"]["order_number"] == answer["order_number"]
     assert event["data"]["quantity"] == {"value": 120, "uom": "PC"}
@@ -113,7 +82,7 @@ def test_release_pushes_a_valid_cloudevent_with_the_systems_key(sandbox, tower):
 
 def test_orders_are_numbered_in_sequence(sandbox, tower):
     erp = fresh_system("ERP")
-    sandbox.link(erp, tower.url, "k")
+    sandbox.link(erp, tower.base_url, "k")
 
     first, second = (release(sandbox, erp).json()["order_number"] for _ in range(2))
 
@@ -122,7 +91,7 @@ def test_orders_are_numbered_in_sequence(sandbox, tower):
 
 def test_given_order_number_is_kept_and_not_reused(sandbox, tower):
     erp = fresh_system("ERP")
-    sandbox.link(erp, tower.url, "k")
+    sandbox.link(erp, tower.base_url, "k")
     number = f"T{uuid.uuid4().hex[:12]}"
 
     first = release(sandbox, erp, order_number=number)
@@ -136,7 +105,7 @@ def test_given_order_number_is_kept_and_not_reused(sandbox, tower):
 
 def test_invalid_order_names_each_field(sandbox, tower):
     erp = fresh_system("ERP")
-    sandbox.link(erp, tower.url, "k")
+    sandbox.link(erp, tower.base_url, "k")
 
     response = release(sandbox, erp, quantity=0, scheduled_start="next week",
                        components=[{"material": "RM-210", "quantity": 1}])
@@ -156,14 +125,14 @@ def test_unreachable_tower_is_a_bad_gateway_and_the_order_stays_released(sandbox
     assert response.status_code == 502
     assert response.json()["error"]["code"] == "TOWER_UNREACHABLE"
     # The ERP kept the order: the next one takes the following number.
-    sandbox.link(erp, tower.url, "k")
+    sandbox.link(erp, tower.base_url, "k")
     following = release(sandbox, erp).json()["order_number"]
     assert int(following) == int(response.json()["order_number"]) + 1
 
 
 def test_erp_faults_apply_to_releases(sandbox, tower):
     erp = fresh_system("ERP")
-    sandbox.link(erp, tower.url, "k")
+    sandbox.link(erp, tower.base_url, "k")
     sandbox.set_fault(erp, "http_503")
 
     assert release(sandbox, erp).status_code == 503
@@ -172,7 +141,7 @@ def test_erp_faults_apply_to_releases(sandbox, tower):
 
 def test_traffic_generator_releases_orders_for_the_given_plants(sandbox, tower):
     erp = fresh_system("ERP")
-    sandbox.link(erp, tower.url, "traffic-key")
+    sandbox.link(erp, tower.base_url, "traffic-key")
 
     run = sandbox.command("sandbox_traffic", "--system", erp, "--plants", "1000,2000", "--count", "3",
                           "--rate", "50", "--seed", "7", "--releases-only")
@@ -185,9 +154,9 @@ def test_traffic_generator_releases_orders_for_the_given_plants(sandbox, tower):
     assert len(tower.requests) == 3
     for pushed in tower.requests:
         assert pushed["headers"]["Authorization"] == "Bearer traffic-key"
-        assert_valid_release(pushed["json"], erp)
-        assert pushed["json"]["data"]["plant"] in {"1000", "2000"}
-        assert pushed["json"]["data"]["components"]
+        assert_valid_release(pushed["body"], erp)
+        assert pushed["body"]["data"]["plant"] in {"1000", "2000"}
+        assert pushed["body"]["data"]["components"]
 
 
 def test_traffic_generator_needs_an_outbound_link(sandbox):

@@ -5,9 +5,7 @@ A tiny HTTP server plays the tower's inbound endpoint and records what the MES p
 document is validated against the official schema in ../shared and mapped by the real adapter.
 """
 
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -169,39 +167,10 @@ def test_only_mes_systems_take_schedules(sandbox):
 # Reporting performance ---------------------------------------------------------------------------
 
 
-class FakeTower:
-    """Records what is pushed to /api/v1/inbound/…; answers as the tower's inbound endpoint does."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        tower = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                tower.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                reply = b'{"results": []}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-
 @pytest.fixture
-def tower():
-    tower = FakeTower()
-    thread = threading.Thread(target=tower.server.serve_forever, daemon=True)
-    thread.start()
-    yield tower
-    tower.server.shutdown()
-    tower.server.server_close()
+def tower(http_receiver):
+    """Plays the tower's inbound API: records each request; answers 200."""
+    return http_receiver(status=200, reply={"results": []})
 
 
 def simulate(sandbox, mes: str, **body):
@@ -211,7 +180,7 @@ def simulate(sandbox, mes: str, **body):
 @pytest.fixture
 def linked_mes(sandbox, tower):
     mes = f"MES-P1000-{uuid.uuid4().hex[:6]}"
-    sandbox.link(mes, tower.url, "ct_test_key")
+    sandbox.link(mes, tower.base_url, "ct_test_key")
     return mes
 
 
@@ -236,9 +205,9 @@ def test_simulated_performance_is_valid_b2mml_pushed_with_the_mes_key(sandbox, t
     assert pushed["path"] == f"/api/v1/inbound/{linked_mes}"
     assert pushed["headers"]["Authorization"] == "Bearer ct_test_key"
     assert pushed["headers"]["Content-Type"] == "application/xml"
-    assert official("Schema/B2MML-OperationsPerformance.xsd").validate(etree.fromstring(pushed["body"]))
+    assert official("Schema/B2MML-OperationsPerformance.xsd").validate(etree.fromstring(pushed["raw"]))
 
-    events = adapter_events(linked_mes, pushed["body"], plant_1000)
+    events = adapter_events(linked_mes, pushed["raw"], plant_1000)
 
     assert [e["type"] for e in events] == ["operation.completed", "material.issued", "operation.completed",
                                            "production.completed"]
@@ -259,7 +228,7 @@ def test_one_operation_reported_does_not_complete_the_order(sandbox, tower, link
     response = simulate(sandbox, linked_mes, order_number=order_of(released), operations=["0010"], **{"yield": 49})
 
     assert response.json()["ResponseState"] == "Running"
-    events = adapter_events(linked_mes, tower.requests[0]["body"], plant_1000)
+    events = adapter_events(linked_mes, tower.requests[0]["raw"], plant_1000)
     assert [e["type"] for e in events] == ["operation.completed", "material.issued"]
     assert events[0]["data"]["yield"] == {"value": 49, "uom": "ea"}
 
@@ -272,7 +241,7 @@ def test_a_document_sent_again_is_the_same_bytes(sandbox, tower, linked_mes):
     again = simulate(sandbox, linked_mes, document_id=first["DocumentID"])
 
     assert again.status_code == 201 and again.json()["DocumentID"] == first["DocumentID"]
-    assert tower.requests[0]["body"] == tower.requests[1]["body"]
+    assert tower.requests[0]["raw"] == tower.requests[1]["raw"]
 
 
 def test_simulate_refusals(sandbox, tower, linked_mes):

@@ -3,7 +3,6 @@
 import json
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -189,39 +188,10 @@ def test_faults_apply_to_capture_and_nothing_is_recorded(sandbox, mode, status):
 # The QMS's own decisions, pushed to the tower -----------------------------------------------------
 
 
-class Tower:
-    """Plays the tower's inbound API: records each request; answers 200 with one result."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        tower = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                tower.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                reply = json.dumps({"results": [{"index": 0, "status": 202, "duplicate": False}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(reply)))
-                self.end_headers()
-                self.wfile.write(reply)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-
-
 @pytest.fixture
-def tower():
-    tower = Tower()
-    thread = threading.Thread(target=tower.server.serve_forever, daemon=True)
-    thread.start()
-    yield tower
-    tower.server.shutdown()
-    tower.server.server_close()
+def tower(http_receiver):
+    """Plays the tower's inbound API: records each request; answers 200 with one result."""
+    return http_receiver(status=200, reply={"results": [{"index": 0, "status": 202, "duplicate": False}]})
 
 
 HOLD = {"plant": "2000", "material": "RM-410", "lot": "L-2026-0042", "reason": "supplier CoA missing"}
@@ -233,7 +203,7 @@ def simulate(sandbox, qms: str, action: str, body: dict) -> httpx.Response:
 
 def test_a_simulated_hold_is_pushed_as_valid_epcis_with_the_systems_key(sandbox, tower):
     qms = fresh_system("QMS")
-    sandbox.link(qms, tower.url, "ct_qms_key")
+    sandbox.link(qms, tower.base_url, "ct_qms_key")
 
     response = simulate(sandbox, qms, "hold", HOLD)
 
@@ -244,7 +214,7 @@ def test_a_simulated_hold_is_pushed_as_valid_epcis_with_the_systems_key(sandbox,
     assert pushed["path"] == f"/api/v1/inbound/{qms}"
     assert pushed["headers"]["Authorization"] == "Bearer ct_qms_key"
     assert pushed["headers"]["Content-Type"] == "application/ld+json"
-    document = json.loads(pushed["body"])
+    document = json.loads(pushed["raw"])
     assert list(EPCIS.iter_errors(document)) == []
     [event] = document["epcisBody"]["eventList"]
     assert (event["bizStep"], event["disposition"], event["qms:holdReason"]) == (
@@ -257,7 +227,7 @@ def test_a_simulated_hold_is_pushed_as_valid_epcis_with_the_systems_key(sandbox,
 
 def test_simulated_decisions_follow_the_hold_rules(sandbox, tower):
     qms = fresh_system("QMS")
-    sandbox.link(qms, tower.url, "ct_qms_key")
+    sandbox.link(qms, tower.base_url, "ct_qms_key")
 
     assert simulate(sandbox, qms, "release", HOLD).status_code == 409  # not held yet
     assert simulate(sandbox, qms, "hold", HOLD).status_code == 201
@@ -268,9 +238,9 @@ def test_simulated_decisions_follow_the_hold_rules(sandbox, tower):
     assert simulate(sandbox, qms, "release", HOLD).status_code == 409
 
     assert len(tower.requests) == 2  # refused decisions are not pushed
-    release_event = json.loads(tower.requests[1]["body"])["epcisBody"]["eventList"][0]
+    release_event = json.loads(tower.requests[1]["raw"])["epcisBody"]["eventList"][0]
     assert (release_event["disposition"], release_event["qms:usageDecision"]) == ("active", "rework")
-    assert list(EPCIS.iter_errors(json.loads(tower.requests[1]["body"]))) == []
+    assert list(EPCIS.iter_errors(json.loads(tower.requests[1]["raw"]))) == []
 
 
 def test_a_simulated_decision_needs_an_outbound_link_and_valid_fields(sandbox):
