@@ -123,6 +123,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2,
                                    "socket_timeout": 2, "socket_connect_timeout": 2}
 CELERY_TASK_DEFAULT_QUEUE = "maintenance"
+# Keep a worker process's database connection across tasks (recycled every N tasks): otherwise
+# Celery's Django fixup closes the whole connection pool around every task.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 500, minimum=1)
 CELERY_TASK_ROUTES = ("integrations.queues.route_task",)
 SWEEP_INTERVAL_S = env_int("CT_SWEEP_INTERVAL_S", 5, minimum=1)
 CELERY_BEAT_SCHEDULE = {
