@@ -82,12 +82,19 @@ class Connector:
     def post(self, path: str, *, event: OutboundEvent, json=None, content: bytes | None = None,
              headers: dict | None = None) -> httpx.Response:
         """POST with the idempotency key; map failures to ConnectorError; return a 2xx response."""
-        url = self.system.base_url.rstrip("/") + path
         all_headers = {"Idempotency-Key": event.idempotency_key, "X-Correlation-ID": event.correlation_id,
                        **(headers or {})}
+        return self.request("POST", path, json=json, content=content, headers=all_headers)
+
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        """Call the system; a 2xx response, or a ConnectorError saying whether to retry.
+
+        Timeouts, refused connections, 5xx, 408, 425 and 429 are transient; other 4xx are the
+        system refusing the content (permanent).
+        """
+        url = self.system.base_url.rstrip("/") + path
         try:
-            response = http_client().post(url, json=json, content=content, headers=all_headers,
-                                          timeout=self.system.timeout_s)
+            response = http_client().request(method, url, timeout=self.system.timeout_s, **kwargs)
         except httpx.TimeoutException as e:
             raise ConnectorError(f"{self.system.code} timed out: {e!r}", permanent=False,
                                  error_class="timeout") from e

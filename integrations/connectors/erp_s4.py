@@ -70,10 +70,9 @@ import re
 import uuid
 from decimal import Decimal, InvalidOperation
 
-import httpx
 from django.utils import timezone
 
-from integrations.connectors.base import Connector, ConnectorError, OutboundEvent, Receipt, http_client
+from integrations.connectors.base import Connector, ConnectorError, OutboundEvent, Receipt
 
 ODATA = "/sap/opu/odata/sap"
 MATERIAL_DOCUMENTS = f"{ODATA}/API_MATERIAL_DOCUMENT_SRV/A_MaterialDocumentHeader"
@@ -297,22 +296,16 @@ class ErpS4Connector(Connector):
 
     def _query(self, path: str, expression: str) -> list[dict]:
         """GET an OData entity set with ``$filter``; its results, or a ConnectorError as ``post`` raises."""
-        url = self.system.base_url.rstrip("/") + path
         try:
-            response = http_client().get(url, params={"$filter": expression, "$format": "json"},
-                                         headers={"Accept": "application/json"}, timeout=self.system.timeout_s)
-        except httpx.TimeoutException as e:
-            raise ConnectorError(f"{self.system.code} timed out on a lookup: {e!r}", permanent=False,
-                                 error_class="timeout") from e
-        except httpx.TransportError as e:
-            raise ConnectorError(f"{self.system.code} unreachable: {e!r}", permanent=False,
-                                 error_class="connection") from e
-        if not response.is_success:
-            transient = response.status_code >= 500 or response.status_code in (408, 425, 429)
-            message = sap_message(response.text) or response.text[:300]
-            raise ConnectorError(f"{self.system.code} answered {response.status_code} to a lookup: {message}",
-                                 permanent=not transient, http_status=response.status_code,
-                                 response_excerpt=response.text, error_class=f"http_{response.status_code}")
+            response = self.request("GET", path, params={"$filter": expression, "$format": "json"},
+                                    headers={"Accept": "application/json"})
+        except ConnectorError as error:
+            message = sap_message(error.response_excerpt)
+            if not message:
+                raise
+            raise ConnectorError(f"{self.system.code} answered {error.http_status} to a lookup: {message}",
+                                 permanent=error.permanent, http_status=error.http_status,
+                                 response_excerpt=error.response_excerpt, error_class=error.error_class) from error
         try:
             return list(response.json()["d"]["results"])
         except (ValueError, KeyError, TypeError) as e:
