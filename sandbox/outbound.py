@@ -4,6 +4,7 @@ Each system pushes with its own API key (its OutboundLink), as a real system wou
 structured mode: the whole CloudEvent is the JSON body.
 """
 
+import json
 import uuid
 from decimal import Decimal
 
@@ -25,32 +26,23 @@ def push_event(system_code: str, event: dict) -> httpx.Response:
     Returns the tower's response whatever its status; raises NoOutboundLink when the system has
     no link, and httpx.HTTPError when the tower cannot be reached or does not answer in time.
     """
-    link = OutboundLink.objects.filter(system=system_code).first()
-    if link is None:
-        raise NoOutboundLink(system_code)
-    return httpx.post(
-        f"{link.tower_url.rstrip('/')}/api/v1/events",
-        json=event,
-        headers={"Authorization": f"Bearer {link.api_key}", "Content-Type": "application/cloudevents+json"},
-        timeout=PUSH_TIMEOUT_S,
-    )
+    return _push(system_code, "/api/v1/events", json.dumps(event).encode(), "application/cloudevents+json")
 
 
 def push_document(system_code: str, body: bytes, content_type: str) -> httpx.Response:
     """POST a native document (B2MML XML, EPCIS JSON-LD…) to the tower's /api/v1/inbound/{system_code}.
 
-    Same contract as ``push_event``: the tower's response whatever its status; NoOutboundLink
-    without a link; httpx.HTTPError when the tower cannot be reached in time.
+    Same contract as ``push_event``.
     """
+    return _push(system_code, f"/api/v1/inbound/{system_code}", body, content_type)
+
+
+def _push(system_code: str, path: str, body: bytes, content_type: str) -> httpx.Response:
     link = OutboundLink.objects.filter(system=system_code).first()
     if link is None:
         raise NoOutboundLink(system_code)
-    return httpx.post(
-        f"{link.tower_url.rstrip('/')}/api/v1/inbound/{system_code}",
-        content=body,
-        headers={"Authorization": f"Bearer {link.api_key}", "Content-Type": content_type},
-        timeout=PUSH_TIMEOUT_S,
-    )
+    return httpx.post(f"{link.tower_url.rstrip('/')}{path}", content=body, timeout=PUSH_TIMEOUT_S,
+                      headers={"Authorization": f"Bearer {link.api_key}", "Content-Type": content_type})
 
 
 def production_order_released_event(system_code: str, order: ProductionOrder) -> dict:
