@@ -15,7 +15,7 @@ from django.contrib.auth.models import Group
 from controltower.demo import demo_seed
 from controltower.roles import Role
 from integrations.models import Delivery, Transaction
-from tests.fixtures.pipeline import pipeline_quiesce, wait_until
+from tests.fixtures.pipeline import wait_until
 
 pytestmark = [pytest.mark.pipeline, pytest.mark.django_db(transaction=True)]
 ODATA = "sap/opu/odata/sap"
@@ -29,8 +29,7 @@ def plant(transactional_db, live_server, sandbox, celery_worker):
     seed = demo_seed(sandbox_url=sandbox.url)
     for code, key in seed.api_keys.items():
         sandbox.link(code, live_server.url, key)
-    yield sandbox
-    pipeline_quiesce()
+    return sandbox
 
 
 def release(plant, components, quantity=40) -> str:
