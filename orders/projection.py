@@ -5,22 +5,26 @@ of transactions (a many-to-many row, unique per pair) and then recomputes every 
 from that set and its deliveries. That makes it idempotent (applying twice changes nothing),
 independent of arrival order (a completion that arrives before the release is simply sorted
 before it), and self-healing (any later call repairs a missed one). An order sees tens, rarely
-hundreds, of messages, so a rebuild costs two reads. Both functions lock the order row, so
-concurrent workers rebuild one after the other and the last rebuild sees every committed row.
+hundreds, of messages, and a worker's whole batch is applied at once, so a batch of rebuilds
+costs a handful of queries. Applying locks the order rows, so concurrent workers rebuild one
+after the other and the last rebuild sees every committed row.
 """
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction as db_transaction
-from django.db.models import Max, Prefetch
+from django.db.models import Max, Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 
 from integrations.choices import DeliveryStatus
 from integrations.models import Delivery, Transaction
 from orders.models import ProductionOrder
+
+logger = logging.getLogger(__name__)
 
 # Event types about one production order, and the status each puts its sender in.
 REPORTED_STATUS = {
@@ -57,32 +61,71 @@ def order_apply_transaction(tx: Transaction) -> ProductionOrder | None:
     Returns the updated order, or None when the transaction is not about an order (its type
     carries no order_number, or it has no plant). Safe to call again for the same transaction.
     """
-    return _apply(tx)
+    return orders_apply([tx]).get(_order_key(tx))
 
 
 def order_apply_delivery(delivery: Delivery) -> None:
-    """Record a target's answer (delivered, rejected or dead) on the order its transaction is about.
+    """Record a target's saved answer (delivered, rejected or dead) on the order its transaction is about.
 
     The answer shows under the target's system code as status acknowledged/rejected/dead, with
-    the target's reference, the event type and the time. Call it once the delivery's new status
-    is set; saved or not, its in-memory status is the one recorded. Does nothing for
-    transactions that are not about an order.
+    the target's reference, the event type and the time. Does nothing for transactions that are
+    not about an order.
     """
-    _apply(delivery.transaction, delivery=delivery)
+    orders_apply([delivery.transaction])
 
 
-def _apply(tx: Transaction, delivery: Delivery | None = None) -> ProductionOrder | None:
-    order_number = order_number_of(tx)
-    if not order_number or tx.plant_id is None:
-        return None
+def orders_apply(transactions: list[Transaction]) -> dict[tuple[int, str], ProductionOrder]:
+    """Apply stored transactions (and their deliveries' saved outcomes) to their orders, each order once.
+
+    A worker's batch of routed or delivered messages costs a handful of queries in all, however
+    many orders it touches. Returns the rebuilt orders by (plant id, order number).
+    """
+    by_order: dict[tuple[int, str], list[Transaction]] = defaultdict(list)
+    for tx in transactions:
+        if key := _order_key(tx):
+            by_order[key].append(tx)
+    if not by_order:
+        return {}
+    keys = Q()
+    for plant_id, order_number in by_order:
+        keys |= Q(plant_id=plant_id, order_number=order_number)
     with db_transaction.atomic():
-        # get_or_create survives two workers creating the same order: the loser of the unique
-        # constraint reads the winner's row. The lock then serialises the rebuilds.
-        ProductionOrder.objects.get_or_create(plant_id=tx.plant_id, order_number=order_number)
-        order = ProductionOrder.objects.select_for_update().get(plant_id=tx.plant_id, order_number=order_number)
-        order.transactions.add(tx)  # a no-op when it is already there
-        _rebuild(order, delivery=delivery)
-    return order
+        # Creating with ignore_conflicts survives two workers creating the same order; the locks,
+        # always taken in id order, then serialise the rebuilds of each order.
+        ProductionOrder.objects.bulk_create(
+            [ProductionOrder(plant_id=plant_id, order_number=number) for plant_id, number in by_order],
+            ignore_conflicts=True)
+        orders = {(o.plant_id, o.order_number): o
+                  for o in ProductionOrder.objects.select_for_update().filter(keys).order_by("pk")}
+        ProductionOrder.transactions.through.objects.bulk_create(
+            [ProductionOrder.transactions.through(productionorder_id=orders[key].pk, transaction_id=tx.pk)
+             for key, txs in by_order.items() for tx in txs],
+            ignore_conflicts=True)  # a transaction applied twice stays one link
+        deliveries = Delivery.objects.select_related("target").annotate(last_attempt_at=Max("attempts__finished_at"))
+        prefetch_related_objects(list(orders.values()), Prefetch(
+            "transactions", Transaction.objects.select_related("source").prefetch_related(
+                Prefetch("deliveries", deliveries))))
+        for order in orders.values():
+            _rebuild(order, list(order.transactions.all()))
+        ProductionOrder.objects.bulk_update(list(orders.values()), REBUILT_FIELDS)
+    return orders
+
+
+def orders_refresh(transactions: list[Transaction]) -> None:
+    """`orders_apply` for the pipeline: a failure is logged and never stops routing or delivery.
+
+    The view is derived, so the order's next message rebuilds it from the stored transactions.
+    """
+    try:
+        with db_transaction.atomic():
+            orders_apply(transactions)
+    except Exception:
+        logger.exception("the orders of %d transaction(s) could not be rebuilt", len(transactions))
+
+
+def _order_key(tx: Transaction) -> tuple[int, str] | None:
+    order_number = order_number_of(tx)
+    return (tx.plant_id, order_number) if order_number and tx.plant_id is not None else None
 
 
 # --- the rebuild ---------------------------------------------------------------------------------
@@ -139,14 +182,12 @@ class SystemView:
         return out
 
 
-def _transactions_with_deliveries(order: ProductionOrder) -> list[Transaction]:
-    deliveries = Delivery.objects.select_related("target").annotate(last_attempt_at=Max("attempts__finished_at"))
-    return list(order.transactions.select_related("source").prefetch_related(Prefetch("deliveries", deliveries)))
+REBUILT_FIELDS = ["material", "planned_quantity", "uom", "correlation_id", "systems", "staged", "issued",
+                  "quantity_good", "quantity_scrap", "mismatches", "last_event_at", "updated_at"]
 
 
-def _rebuild(order: ProductionOrder, delivery: Delivery | None = None) -> None:
-    """Recompute every derived field of `order` (locked by the caller) and save it."""
-    transactions = _transactions_with_deliveries(order)
+def _rebuild(order: ProductionOrder, transactions: list[Transaction]) -> None:
+    """Recompute every derived field of `order` from its transactions and their deliveries (not saved)."""
     # Each system's reports in that system's own order (its event time, else when we got it),
     # so a late-arriving older message does not overwrite a newer status. Acknowledgements are
     # placed at the time the target answered.
@@ -154,8 +195,6 @@ def _rebuild(order: ProductionOrder, delivery: Delivery | None = None) -> None:
     for tx in transactions:
         items.append((tx.source_time or tx.received_at, tx.received_at, 0, tx, None))
         for d in tx.deliveries.all():
-            if delivery is not None and d.pk == delivery.pk:
-                d = delivery
             if d.status in ACKNOWLEDGED_STATUS:
                 at = d.delivered_at or getattr(d, "last_attempt_at", None) or tx.received_at
                 items.append((at, at, 1, tx, d))
@@ -272,6 +311,3 @@ def _rebuild(order: ProductionOrder, delivery: Delivery | None = None) -> None:
     order.mismatches = mismatches
     order.last_event_at = max((item[1] for item in items), default=None)
     order.updated_at = timezone.now()
-    order.save(update_fields=["material", "planned_quantity", "uom", "correlation_id", "systems", "staged",
-                              "issued", "quantity_good", "quantity_scrap", "mismatches", "last_event_at",
-                              "updated_at"])

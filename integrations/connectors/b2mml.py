@@ -78,19 +78,22 @@ class SchemaError:
         return f"line {self.line}: {self.message}"
 
 
-_compiled = threading.local()
+_compiled: dict[str, etree.XMLSchema] = {}
+# An XMLSchema keeps the errors of its last validation on itself, so threads take turns with it.
+# One compiled copy per process, not per thread: an ASGI server runs each request on a new thread,
+# and compiling B2MML costs far more than validating a document.
+_schema_lock = threading.Lock()
 
 
 def schema(relative_path: str) -> etree.XMLSchema:
-    """The compiled root schema at `relative_path` under the shipped standards, compiled once per thread.
+    """The compiled root schema at `relative_path` under the shipped standards, compiled once per process.
 
-    Per thread, because an XMLSchema keeps the errors of its last validation on itself.
+    Use it under `_schema_lock` when other threads may validate with it (`validate` does).
     """
-    cache = _compiled.__dict__.setdefault("schemas", {})
-    if relative_path not in cache:
+    if relative_path not in _compiled:
         # Parsed from the file path so that the relative schemaLocations of its siblings resolve.
-        cache[relative_path] = etree.XMLSchema(etree.parse(str(STANDARDS_DIR / relative_path), _SAFE_PARSER))
-    return cache[relative_path]
+        _compiled[relative_path] = etree.XMLSchema(etree.parse(str(STANDARDS_DIR / relative_path), _SAFE_PARSER))
+    return _compiled[relative_path]
 
 
 def to_lxml(document) -> etree._Element:
@@ -112,11 +115,13 @@ def _path_without_prefixes(path: str | None) -> str:
 
 def validate(document, relative_path: str) -> list[SchemaError]:
     """The XSD errors of `document` against the root schema `relative_path` (empty: valid)."""
-    compiled = schema(relative_path)
-    if compiled.validate(to_lxml(document)):
-        return []
-    return [SchemaError(entry.line, _path_without_prefixes(entry.path), entry.message)
-            for entry in list(compiled.error_log)[:MAX_REPORTED_ERRORS]]
+    document = to_lxml(document)
+    with _schema_lock:
+        compiled = schema(relative_path)
+        if compiled.validate(document):
+            return []
+        errors = list(compiled.error_log)[:MAX_REPORTED_ERRORS]
+    return [SchemaError(entry.line, _path_without_prefixes(entry.path), entry.message) for entry in errors]
 
 
 # Values -------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from integrations.models import Delivery, RoutingRule, System, Transaction
 from integrations.services.mapping import MappingMissing, data_canonicalize, transaction_wait_for_mapping
 from integrations.services.schedule import first_attempt_at
 from integrations.services.sequencing import deliveries_park
-from orders.projection import order_apply_transaction
+from orders.projection import orders_refresh
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ def transaction_route(tx: Transaction) -> list[Delivery]:
     except MappingMissing as missing:
         transaction_wait_for_mapping(tx, missing)
         return []
-    order_apply_transaction(tx)  # the order's cross-system view, in canonical values
     routes = routes_for(tx.event_type, tx.plant_id, tx.canonical_payload, tx.source_id)
     if not routes and matching_rules(tx.event_type, tx.plant_id, tx.canonical_payload, tx.source_id):
         # A rule without targets says "keep it on record; no system needs to act on it".
@@ -108,7 +107,7 @@ def transactions_route_received(*, batch_size: int = 100) -> int:
             .filter(status=TransactionStatus.RECEIVED)
             .order_by("received_at")[:batch_size]
         )
-        latency_classes = set()
+        latency_classes, canonical = set(), []
         for tx in batch:
             try:
                 with db_transaction.atomic():  # a savepoint: one bad message must not stall the batch
@@ -118,6 +117,10 @@ def transactions_route_received(*, batch_size: int = 100) -> int:
             except Exception as e:
                 logger.exception("routing transaction %s failed", tx.pk)
                 transaction_fail(tx, f"routing failed: {e.__class__.__name__}: {e}")
+            else:
+                if not tx.waiting_for:
+                    canonical.append(tx)
+        orders_refresh(canonical)
         for latency_class in latency_classes:
             db_transaction.on_commit(lambda lc=latency_class: ring_deliveries(lc))
     return len(batch)

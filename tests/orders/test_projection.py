@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 
 from orders.models import ProductionOrder
-from orders.projection import order_apply_delivery, order_apply_transaction
+from orders.projection import order_apply_delivery, order_apply_transaction, orders_apply
 from tests.orders.conftest import at, completed, delivery, issued, released, staged
 
 
@@ -223,11 +223,8 @@ def test_rejected_and_dead_deliveries_are_recorded_and_flagged(record, erp, mes)
     completion = record("production.completed", completed(48), source="MES-P1000", minute=60)
     order_apply_transaction(release)
     order_apply_transaction(completion)
-    rejected = delivery(release, mes, "pending")
-    rejected.status = "rejected"  # called before the worker saves: the in-memory status counts
-    order_apply_delivery(rejected)
+    order_apply_delivery(delivery(release, mes, "rejected"))
     assert codes(ProductionOrder.objects.get()) == ["delivery_rejected"]
-    rejected.save()
     order_apply_delivery(delivery(completion, erp, "dead", attempts=10))
 
     order = ProductionOrder.objects.get()
@@ -283,3 +280,24 @@ def test_concurrent_workers_applying_to_one_order_lose_no_update(record):
     order = ProductionOrder.objects.get()
     assert order.issued == [{"material": "RM-210", "quantity": 40, "uom": "EA"}]
     assert order.transactions.count() == 9
+
+
+def test_a_batch_rebuilds_every_order_it_touches_once_and_ignores_the_rest(record, django_assert_max_num_queries):
+    """GIVEN a worker's batch: two orders' releases, an issue for the first, and a quality hold
+    WHEN the batch is applied at once, twice
+    THEN each order shows its own messages, the hold touches no order, and the cost does not grow
+    with the batch (a fixed number of queries)."""
+    first, second = released("4711"), released("4712", quantity=7)
+    batch = [record("production_order.released", first), record("production_order.released", second),
+             record("material.issued", {**issued(60), "order_number": "4711"}, source="WMS-EAST", minute=5),
+             record("quality.hold_placed", {"plant": "1000", "material": "FG-100", "lot": "L-1",
+                                            "reason": "visual defect", "disposition": "pending"}, source="MES-P1000")]
+    with django_assert_max_num_queries(12):
+        orders_apply(batch)
+    orders_apply(batch)
+
+    orders = {o.order_number: o for o in ProductionOrder.objects.all()}
+    assert sorted(orders) == ["4711", "4712"]
+    assert orders["4711"].issued == [{"material": "RM-210", "quantity": 60, "uom": "EA"}]
+    assert (orders["4712"].planned_quantity, orders["4712"].issued) == (7, [])
+    assert orders["4711"].transactions.count() == 2
