@@ -32,7 +32,7 @@ from integrations.doorbell import ring_deliveries
 from integrations.models import Attempt, Delivery, System
 from integrations.services.gates import Gates, circuit_record_failure, circuit_record_success
 from integrations.services.mapping import data_localize
-from integrations.services.sequencing import parked_release
+from integrations.services.sequencing import parked_release_after
 from integrations.services.transactions import transaction_note, transaction_refresh_status
 from orders.projection import orders_refresh
 
@@ -191,9 +191,6 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
         d.save(update_fields=["status", "delivered_at", "target_reference", "last_error", "next_attempt_at",
                               "lease_owner", "lease_expires_at", "held_reason"])
         transaction_refresh_status(d.transaction_id, note)
-        if d.status == DeliveryStatus.DELIVERED:
-            parked_release(target_id=d.target_id, plant_id=d.transaction.plant_id,
-                           business_key=d.transaction.business_key)
     return d.status
 
 
@@ -206,7 +203,7 @@ def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None,
         batch = deliveries_claim(latency_class=latency_class, batch_size=batch_size, worker=worker)
         failing: set[int] = set()  # systems that failed in this batch: is their circuit open now?
         plants = {c.delivery.transaction.plant.code for c in batch.claimed if c.delivery.transaction.plant}
-        answered = []  # transactions with a delivery that ended: their orders show the target's answer
+        answered: dict[Delivery, str] = {}  # ended deliveries and how: their orders show the answer
         for claimed in batch.claimed:
             target = claimed.delivery.target
             if target.pk in failing and System.objects.filter(pk=target.pk, circuit_state=CircuitState.OPEN).exists():
@@ -216,8 +213,10 @@ def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None,
             if status == DeliveryStatus.RETRYING:
                 failing.add(target.pk)
             elif status in ANSWERED:
-                answered.append(claimed.delivery.transaction)
-        orders_refresh(answered)  # each order once per batch, not once per delivery
+                answered[claimed.delivery] = status
+        # Once per batch, not once per delivery: what waited for these, and their orders' view.
+        parked_release_after([d for d, status in answered.items() if status == DeliveryStatus.DELIVERED])
+        orders_refresh([d.transaction for d in answered])
         done += len(batch.claimed)
         notify_transactions_changed(plants)  # one notice per plant and batch, not per delivery
         if batch.examined < batch_size:

@@ -10,6 +10,7 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction as db_transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from controltower.roles import Role
@@ -60,12 +61,28 @@ def deliveries_park(deliveries: list[Delivery]) -> bool:
     return bool(parked)
 
 
-def parked_release(*, target_id=None, plant_id=None, business_key=None) -> int:
-    """Release parked deliveries whose prerequisites are now delivered (all, or one order's to one target)."""
+PREREQUISITE_TYPES = frozenset(t for needed in PREREQUISITES.values() for t in needed)
+
+
+def parked_release_after(delivered: list[Delivery]) -> int:
+    """Release what waited for these delivered deliveries: one query for a worker's whole batch.
+
+    Only deliveries of a prerequisite type can release anything; the sweeper's `parked_release()`
+    catches what a worker that died in between left parked.
+    """
+    orders = Q()
+    for d in delivered:
+        if d.transaction.event_type in PREREQUISITE_TYPES and d.transaction.business_key:
+            orders |= Q(target_id=d.target_id, transaction__plant_id=d.transaction.plant_id,
+                        transaction__business_key=d.transaction.business_key)
+    return parked_release(orders) if orders else 0
+
+
+def parked_release(orders: Q | None = None) -> int:
+    """Release parked deliveries whose prerequisites are now delivered (all, or those matching `orders`)."""
     candidates = Delivery.objects.filter(status=DeliveryStatus.PARKED)
-    if business_key is not None:
-        candidates = candidates.filter(target_id=target_id, transaction__plant_id=plant_id,
-                                       transaction__business_key=business_key)
+    if orders is not None:
+        candidates = candidates.filter(orders)
     released = []
     with db_transaction.atomic():
         for delivery in (candidates.select_for_update(skip_locked=True, of=("self",))
