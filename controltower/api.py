@@ -10,6 +10,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from controltower.counters import API_AUTH_FAILURES, counter_increment
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://controltower.dev/problems/"
 
@@ -67,6 +69,10 @@ def problem_exception_handler(exc, context):
     response = exception_handler(exc, context)
     if response is None:
         return None  # an unexpected error: Django's 500 handling and logging apply
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        # Counted, not stored (DESIGN §5): /metrics shows a key being guessed or a system misconfigured.
+        counter_increment(API_AUTH_FAILURES,
+                          "unknown_key" if isinstance(exc, exceptions.AuthenticationFailed) else "no_credentials")
     if isinstance(exc, exceptions.ValidationError):
         problem = Problem(status.HTTP_400_BAD_REQUEST, "Invalid request", "Some fields are not valid.",
                           pointers(exc.detail))

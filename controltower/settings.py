@@ -143,6 +143,7 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 
 # Pipeline -----------------------------------------------------------------------------------------
 
+METRICS_TOKEN = env_secret("CT_METRICS_TOKEN")  # when set, GET /metrics asks scrapers for it as a bearer token
 MAX_MESSAGE_BYTES = env_int("CT_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1024)
 MAX_BATCH_BYTES = env_int("CT_MAX_BATCH_BYTES", 16 * 1024 * 1024, minimum=1024)
 MAX_BATCH_EVENTS = 1000

@@ -1,14 +1,16 @@
-"""Health, readiness, and the tower home page."""
+"""Health, readiness, metrics, and the tower home page."""
 
 import redis
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.db.models import Count, Q
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
+from controltower.metrics import metrics_exposition
 from exceptions_queue.models import ExceptionCase, Status
 from integrations.choices import TransactionStatus
 from integrations.models import Transaction
@@ -45,6 +47,16 @@ def readyz(request):
     body = {"status": "unavailable" if problems else "ok",
             "checks": {name: reason or "ok" for name, reason in checks.items()}}
     return JsonResponse(body, status=503 if problems else 200)
+
+
+@never_cache
+def metrics(request):
+    """Prometheus metrics. Open like /healthz unless CT_METRICS_TOKEN asks scrapers for a bearer token."""
+    token = settings.METRICS_TOKEN
+    if token and not constant_time_compare(request.headers.get("Authorization", ""), f"Bearer {token}"):
+        return HttpResponse("metrics need the scrape token: Authorization: Bearer <CT_METRICS_TOKEN>\n", status=401,
+                            content_type="text/plain; charset=utf-8", headers={"WWW-Authenticate": "Bearer"})
+    return HttpResponse(metrics_exposition(), content_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 @login_required

@@ -7,7 +7,8 @@ our retries still apply), because holding all traffic for a missing doorbell wou
 import logging
 
 import redis
-from django.conf import settings
+
+from controltower.redis_client import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -27,17 +28,15 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(now))
 redis.call('EXPIRE', KEYS[1], 3600)
 return tostring(wait)
 """
-_client: redis.Redis | None = None
 _take = None
 
 
 def take(system_code: str, rate_per_s: float) -> float:
     """Take a token for one call to `system_code`; return 0, or the seconds to wait for one."""
-    global _client, _take
+    global _take
     try:
-        if _client is None:
-            _client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=1, socket_connect_timeout=1)
-            _take = _client.register_script(TAKE)
+        if _take is None:
+            _take = redis_client().register_script(TAKE)
         return float(_take(keys=[f"ct:rate:{system_code}"], args=[rate_per_s, max(1.0, rate_per_s)]))
     except redis.RedisError as e:
         logger.warning("rate limiter unreachable, letting %s through: %s", system_code, e)
