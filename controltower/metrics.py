@@ -15,14 +15,13 @@ from django.utils import timezone
 from controltower.counters import API_AUTH_FAILURES, counter_values
 from exceptions_queue.models import ExceptionCase
 from exceptions_queue.models import Status as ExceptionStatus
-from integrations.choices import CircuitState, DeliveryStatus, TransactionStatus
+from integrations.choices import WAITING_DELIVERY_STATUSES, CircuitState, DeliveryStatus, TransactionStatus
 from integrations.models import Delivery, QuarantinedMessage, System, Transaction
 from integrations.models.transactions import QuarantineStatus
+from integrations.services.service_levels import deliveries_past_service_level
 
 OPEN_TRANSACTION_STATUSES = (TransactionStatus.RECEIVED, TransactionStatus.ROUTED, TransactionStatus.PARKED,
                              TransactionStatus.UNROUTED, TransactionStatus.FAILED, TransactionStatus.DEAD)
-WAITING_DELIVERY_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.HELD,
-                             DeliveryStatus.PARKED)
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,10 @@ def metrics_collect() -> list[Metric]:
         Metric("controltower_delivery_oldest_waiting_seconds", "gauge",
                "Age of the oldest delivery still to be made, by target system: the sync lag.",
                [({"target": row["target__code"]}, round((now - row["first"]).total_seconds(), 3)) for row in oldest]),
+        Metric("controltower_deliveries_past_sla", "gauge",
+               "Deliveries still waiting after their service level's time from receipt ran out, by plant and target.",
+               [({"plant": plant, "target": target}, n)
+                for (plant, target), n in sorted(deliveries_past_service_level(now).items())]),
         Metric("controltower_exceptions_open", "gauge", "Open exceptions by category.",
                _counted(exceptions, {"category": "category"})),
         Metric("controltower_system_circuit_open", "gauge", "1 when the system's circuit breaker is open or half-open.",

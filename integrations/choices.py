@@ -53,6 +53,8 @@ class DeliveryStatus(models.TextChoices):
 
 
 DUE_DELIVERY_STATUSES = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING)
+# Not made yet: due, or waiting for a gate (held) or a prerequisite (parked).
+WAITING_DELIVERY_STATUSES = (*DUE_DELIVERY_STATUSES, DeliveryStatus.HELD, DeliveryStatus.PARKED)
 TERMINAL_DELIVERY_STATUSES = (
     DeliveryStatus.DELIVERED,
     DeliveryStatus.REJECTED,

@@ -16,7 +16,7 @@ from django.utils import timezone
 from controltower.roles import Role
 from exceptions_queue.models import Category, ExceptionCase, Status
 from exceptions_queue.services import exception_raise
-from integrations.choices import DeliveryStatus, SystemKind
+from integrations.choices import WAITING_DELIVERY_STATUSES, DeliveryStatus, SystemKind
 from integrations.doorbell import ring_deliveries
 from integrations.models import Delivery
 from integrations.services.transactions import transaction_refresh_status
@@ -26,7 +26,6 @@ PREREQUISITES: dict[tuple[str, str | None], tuple[str, ...]] = {
     ("production.completed", SystemKind.ERP): ("material.issued",),
     ("production_order.changed", None): ("production_order.released",),
 }
-WAITING = (DeliveryStatus.PENDING, DeliveryStatus.RETRYING, DeliveryStatus.HELD, DeliveryStatus.PARKED)
 
 
 def prerequisites_for(event_type: str, target_kind: str) -> tuple[str, ...]:
@@ -44,7 +43,7 @@ def waiting_for(delivery: Delivery) -> str:
         transaction__event_type__in=needed,
     ).exclude(pk=delivery.pk)
     statuses = set(earlier.values_list("status", flat=True))
-    if not statuses or statuses & set(WAITING):
+    if not statuses or statuses & set(WAITING_DELIVERY_STATUSES):
         return f"waits for {' and '.join(needed)} of {tx.business_key} to reach {delivery.target.code}"
     return ""
 

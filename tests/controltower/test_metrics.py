@@ -85,3 +85,27 @@ def test_metrics_go_on_without_redis(client, db, settings):
         redis_client._client = None
     assert ("controltower_quarantine_open", frozenset()) in samples
     assert not any(name == "controltower_api_auth_failures_total" for name, _ in samples)
+
+
+def test_deliveries_past_their_sla_are_counted_by_plant_and_target(client, erp_key, released_to_wms_east,
+                                                                    wms_east, plant_1000):
+    """GIVEN an SLA of 60 s for immediate deliveries, and 600 s for released orders in plant 1000
+    WHEN one release has waited 5 min and another 15 min for WMS-EAST, and a change has waited 5 min
+    THEN only the 15-minute release and the change are late: the more specific SLA applies."""
+    from integrations.models import ServiceLevel
+
+    ServiceLevel.objects.create(latency_class="immediate", max_seconds=60)
+    ServiceLevel.objects.create(event_type="production_order.released", latency_class="immediate",
+                                plant=plant_1000, max_seconds=600)
+    for minutes, order in ((5, "4711"), (15, "4712")):
+        assert post(client, released_event(order), erp_key).status_code == 202
+    changed = {**released_event("4711"), "type": "production_order.changed",
+               "data": {"order_number": "4711", "plant": "1000", "quantity": {"value": 40, "uom": "EA"}}}
+    assert post(client, changed, erp_key).status_code == 202, "the change contract"
+    now = timezone.now()
+    for tx, minutes in zip(Transaction.objects.order_by("received_at"), (5, 15, 5), strict=True):
+        Transaction.objects.filter(pk=tx.pk).update(received_at=now - dt.timedelta(minutes=minutes))
+        Delivery.objects.create(transaction=tx, target=wms_east, latency_class="immediate")
+
+    late = scrape(client)[("controltower_deliveries_past_sla", frozenset({("plant", "1000"), ("target", "WMS-EAST")}))]
+    assert late == 2
