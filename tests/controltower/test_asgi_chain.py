@@ -1,7 +1,9 @@
 """The ASGI request path the web server runs (pages, static files, API), not the test server's WSGI one."""
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.test import AsyncClient
 from django.utils.module_loading import import_string
@@ -26,7 +28,9 @@ async def _get_and_post():
 
 @pytest.mark.django_db(transaction=True)
 def test_static_files_and_the_api_are_served_through_the_async_chain():
-    static, body, missing, refused = async_to_sync(_get_and_post)()
+    # On a thread of its own: a Playwright test earlier in this process may leave its loop running here.
+    with ThreadPoolExecutor(1) as pool:
+        static, body, missing, refused = pool.submit(asyncio.run, _get_and_post()).result()
     assert static.status_code == 200 and b"htmx" in body
     assert missing.status_code == 404
     assert refused.status_code == 401 and refused["Content-Type"] == "application/problem+json"
