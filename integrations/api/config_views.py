@@ -34,7 +34,7 @@ from integrations.models import (
     ValueMapping,
 )
 from integrations.services import configuration
-from integrations.services.ingest import parse_json_body
+from integrations.services.payloads import parse_json_body
 
 
 class ConfigPagination(CursorPagination):

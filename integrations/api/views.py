@@ -26,11 +26,11 @@ from integrations.models import Attempt, Delivery, QuarantinedMessage, Transacti
 from integrations.services.inbound import inbound_ingest
 from integrations.services.ingest import (
     EXCERPT_BYTES,
-    parse_json_body,
     quarantine_keep,
     transaction_ingest,
     transactions_ingest_batch,
 )
+from integrations.services.payloads import parse_json_body
 from integrations.services.quarantine import quarantine_discard, quarantine_resubmit
 
 PROBLEM = OpenApiResponse(OpenApiTypes.OBJECT, description="application/problem+json with errors[{pointer, detail}]")

@@ -4,7 +4,6 @@ XML is parsed with DTDs, entity expansion and external references refused (defus
 billion-laughs bomb or an external entity is a 400 with a reason, never a 500 or a file read.
 """
 
-import json
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
@@ -14,6 +13,7 @@ from controltower.api import Problem
 from integrations.connectors import connector_for
 from integrations.models import System
 from integrations.services.ingest import IngestResult, transactions_ingest_batch
+from integrations.services.payloads import parse_json_body
 
 
 def document_parse(raw: bytes, content_type: str) -> Element | dict | list:
@@ -24,17 +24,16 @@ def document_parse(raw: bytes, content_type: str) -> Element | dict | list:
         except DefusedXmlException as e:
             raise Problem(400, "Unsafe XML", "DTDs, entity declarations and external references are not accepted.",
                           [{"pointer": "/", "detail": f"{e.__class__.__name__}: {e}"}], slug="unsafe-xml") from None
+        except LookupError as e:  # an encoding Python does not know
+            raise Problem(400, "Unparsable body", "The XML declares an unknown encoding.",
+                          [{"pointer": "/", "detail": str(e)}], slug="unparsable") from None
         except ParseError as e:
             line, column = e.position
             raise Problem(400, "Unparsable body", "The body is not well-formed XML.",
                           [{"pointer": "/", "detail": f"{e.msg if hasattr(e, 'msg') else e} at line {line} column "
                                                       f"{column}"}], slug="unparsable") from None
     if "json" in content_type:
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise Problem(400, "Unparsable body", "The body is not valid JSON.",
-                          [{"pointer": "/", "detail": str(e)}], slug="unparsable") from None
+        return parse_json_body(raw)
     raise Problem(415, "Unsupported media type", f"Send XML or JSON, not {content_type or 'no content type'}.",
                   [{"pointer": "/", "detail": "Content-Type must name XML or JSON"}], slug="unsupported-media-type")
 

@@ -3,7 +3,6 @@
 Refusals raise `Problem`; the API keeps the refused body in quarantine (`quarantine_keep`).
 """
 
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from controltower.models import Plant
 from integrations import contracts
 from integrations.doorbell import ring_router
 from integrations.models import QuarantinedMessage, System, Transaction
+from integrations.services.payloads import storable, storable_time_problem, unstorable_values
 
 # Derived correlation IDs are UUIDv5 in this namespace over "plant:business key", so every message
 # about one order shares one thread even when systems do not propagate an ID.
@@ -29,19 +29,6 @@ EXCERPT_BYTES = 64 * 1024
 class IngestResult:
     transaction: Transaction
     duplicate: bool
-
-
-def parse_json_body(raw: bytes) -> object:
-    """Decode a JSON body or raise a 400 problem saying where it broke."""
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as e:
-        raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "The body is not UTF-8 text.",
-                      [{"pointer": "/", "detail": f"invalid UTF-8 at byte {e.start}"}], slug="unparsable") from None
-    except json.JSONDecodeError as e:
-        raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "The body is not valid JSON.",
-                      [{"pointer": "/", "detail": f"{e.msg} at line {e.lineno} column {e.colno}"}],
-                      slug="unparsable") from None
 
 
 def rfc3339_parse(value: str) -> datetime:
@@ -69,6 +56,10 @@ def _check_envelope(source: System, event: object) -> None:
         raise Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "A CloudEvent must be a JSON object.",
                       [{"pointer": "/", "detail": f"expected an object, got {type(event).__name__}"}],
                       slug="unparsable")
+    unstorable = unstorable_values(event)
+    if unstorable:
+        raise Problem(422, "Unstorable values", "Some values cannot be stored: a NUL character, an unpaired "
+                      "surrogate, or a number out of range.", unstorable, slug="invalid-event")
     envelope_errors = contracts.errors(contracts.ENVELOPE, "1", event)
     if envelope_errors:
         raise Problem(422, "Invalid CloudEvent", "The envelope does not follow CloudEvents 1.0.", envelope_errors,
@@ -80,11 +71,21 @@ def _check_envelope(source: System, event: object) -> None:
 
 
 class PlantsByCode(dict):
-    """Plants looked up once per call, however many events name them."""
+    """Plants looked up once per call, however many events name them, and the plants the sender serves."""
 
     def __missing__(self, code: str) -> Plant | None:
         self[code] = Plant.objects.filter(code=code).first()
         return self[code]
+
+    def __init__(self):
+        super().__init__()
+        self._served: dict[int, set[int]] = {}
+
+    def served_by(self, source: System) -> set[int]:
+        """The ids of the plants `source` serves; empty when it is not tied to plants (it serves all)."""
+        if source.pk not in self._served:
+            self._served[source.pk] = set(source.plants.values_list("pk", flat=True))
+        return self._served[source.pk]
 
 
 def _prepare(source: System, event: dict, plants: PlantsByCode) -> Transaction:
@@ -112,12 +113,24 @@ def _prepare(source: System, event: dict, plants: PlantsByCode) -> Transaction:
         raise Problem(422, "Unknown plant", f"Plant {plant_code!r} is not configured.",
                       [{"pointer": "/plant" if event.get("plant") else "/data/plant",
                         "detail": f"unknown plant {plant_code!r}"}], slug="unknown-plant")
+    served = plants.served_by(source)
+    if plant is not None and served and plant.pk not in served:
+        raise Problem(422, "Plant not served", f"{source.code} does not serve plant {plant_code}.",
+                      [{"pointer": "/plant" if event.get("plant") else "/data/plant",
+                        "detail": f"{source.code} serves plant(s) "
+                                  f"{', '.join(sorted(p.code for p in source.plants.all()))}"}],
+                      slug="plant-not-served")
+    source_time = rfc3339_parse(event["time"]) if event.get("time") else None
+    time_problem = storable_time_problem(source_time) if source_time else ""
+    if time_problem:
+        raise Problem(422, "Invalid event time", f"The event time {event['time']!r} cannot be kept.",
+                      [{"pointer": "/time", "detail": time_problem}], slug="invalid-event")
     business_key = event.get("businesskey") or str(data.get(schema.get("x-business-key", ""), ""))
     tx = Transaction(
         correlation_id=event.get("correlationid") or derive_correlation_id(plant_code, business_key or event["id"]),
         source=source, source_message_id=event["id"], event_type=event_type, schema_version=version,
         plant=plant, business_key=business_key, raw_payload=event, canonical_payload=data,
-        source_time=rfc3339_parse(event["time"]) if event.get("time") else None,
+        source_time=source_time,
     )
     tx.set_status(tx.status, f"received from {source.code}")
     return tx
@@ -198,7 +211,7 @@ def quarantine_keep(*, source: System | None, endpoint: str, content_type: str, 
     body = raw[:EXCERPT_BYTES] if problem.status_code == status.HTTP_413_REQUEST_ENTITY_TOO_LARGE else raw
     return QuarantinedMessage.objects.create(
         source=source, endpoint=endpoint, content_type=content_type[:200],
-        raw_body=body.decode("utf-8", errors="replace"),
-        body_size=size, http_status=problem.status_code, reason=f"{problem.title}: {problem.detail}"[:300],
-        errors=problem.errors,
+        raw_body=storable(body.decode("utf-8", errors="replace")),
+        body_size=size, http_status=problem.status_code, reason=storable(f"{problem.title}: {problem.detail}")[:300],
+        errors=storable(problem.errors),
     )

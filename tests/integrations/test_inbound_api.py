@@ -1,5 +1,7 @@
 """POST /api/v1/inbound/{system}: native documents, parsed safely; every refusal explained and kept."""
 
+from pathlib import Path
+
 import pytest
 
 from integrations.models import ApiKey, QuarantinedMessage, System, Transaction
@@ -70,3 +72,37 @@ def test_a_key_cannot_post_for_another_system(post, erp):
 def test_an_oversized_document_is_413(post, settings):
     settings.MAX_MESSAGE_BYTES = 1024
     assert post(b"<a>" + b"x" * 2000 + b"</a>").status_code == 413
+
+
+SAMPLE_V0700 = (Path(__file__).resolve().parent.parent / "connectors" / "data" / "operations-performance-v0700.xml")
+
+
+@pytest.fixture
+def post_mes(client, plant_1000):
+    mes = System.objects.create(code="MES-P1000", name="MES", kind="MES", adapter="mes_b2mml")
+    mes.plants.set([plant_1000])
+    key = ApiKey.issue(mes)[1]
+
+    def _post(body: bytes):
+        return client.post("/api/v1/inbound/MES-P1000", data=body, content_type="application/xml",
+                           HTTP_AUTHORIZATION=f"Bearer {key}")
+
+    return _post
+
+
+@pytest.mark.parametrize(("old", "new", "status"), [
+    (b'<?xml version="1.0" encoding="UTF-8"?>', b'<?xml version="1.0" encoding="FOO-99"?>', 400),
+    (b"<QuantityString>100.5</QuantityString>", b"<QuantityString>" + b"9" * 5000 + b"</QuantityString>", 422),
+    (b"<ActualEndTime>2026-11-24T10:30:00+01:00</ActualEndTime>",
+     b"<ActualEndTime>0001-01-01T00:00:00+14:00</ActualEndTime>", 422),
+], ids=["unknown encoding", "5000 digits", "year 0 in UTC"])
+def test_a_document_the_database_cannot_keep_is_refused_never_a_500(post_mes, old, new, status):
+    sample = SAMPLE_V0700.read_bytes()
+    assert old in sample
+    response = post_mes(sample.replace(old, new))
+    if status == 400:
+        assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    else:
+        assert response.status_code == 200, response.content
+        assert status in [r["status"] for r in response.json()["results"]]
+    assert QuarantinedMessage.objects.exists()

@@ -193,3 +193,66 @@ def test_every_rfc3339_time_is_understood(post, sent, stored):
     assert response.status_code == 202, response.content
     tx = Transaction.objects.get(pk=response.json()["transaction_id"])
     assert tx.source_time.astimezone(dt.UTC).isoformat() == stored
+
+
+def _with(event: dict, path: str, value) -> dict:
+    """A copy of `event` with the value at a /-separated path replaced."""
+    copy = json.loads(json.dumps(event))
+    *parents, last = path.split("/")
+    target = copy
+    for key in parents:
+        target = target[int(key)] if isinstance(target, list) else target[key]
+    target[int(last) if isinstance(target, list) else last] = value
+    return copy
+
+
+@pytest.mark.parametrize(("body", "status", "pointer"), [
+    pytest.param(json.dumps(released_event()).replace('"value": 50', '"value": NaN'), 400, "/", id="NaN"),
+    pytest.param(json.dumps(released_event()).replace('"value": 50', '"value": -Infinity'), 400, "/", id="Infinity"),
+    pytest.param(json.dumps(released_event()).replace('"value": 50', '"value": 1e400'), 400, "/", id="1e400"),
+    pytest.param(json.dumps(released_event()).replace('"value": 50', '"value": ' + "9" * 5000), 400, "/",
+                 id="5000 digits"),
+    pytest.param(json.dumps(released_event()).replace('"value": 50', '"value": ' + "[" * 100_000 + "]" * 100_000),
+                 400, "/", id="nested 100000 deep"),
+    pytest.param(json.dumps(released_event()).encode("utf-16"), 400, "/", id="UTF-16"),
+    pytest.param(_with(released_event(), "data/material", "FG\u0000100"), 422, "/data/material", id="NUL in data"),
+    pytest.param(_with(released_event(), "id", "ERP-S4-\u0000"), 422, "/id", id="NUL in id"),
+    pytest.param(_with(released_event(), "data/components/0/material", "RM-\ud800"), 422,
+                 "/data/components/0/material", id="lone surrogate"),
+    pytest.param(_with(released_event(), "data/quantity/value", 1e308), 422, "/data/quantity/value",
+                 id="1e308 quantity"),
+    pytest.param(_with(released_event(), "time", "0001-01-01T00:00:00+14:00"), 422, "/time", id="year 0 in UTC"),
+    pytest.param(_with(released_event(), "time", "9999-12-31T23:59:59-14:00"), 422, "/time", id="year 10000 in UTC"),
+    pytest.param(_with(released_event(), "time", "2026-11-23T08:00:00-23:59"), 422, "/time", id="offset -23:59"),
+])
+def test_what_postgresql_cannot_store_is_refused_with_a_pointer_and_kept(post, body, status, pointer):
+    """A value the database cannot keep must never be accepted (it would fail every later read) nor be a 500."""
+    response = post(body)
+    assert_problem(response, status, pointer)
+    assert not Transaction.objects.exists()
+    raw = body if isinstance(body, bytes) else (body if isinstance(body, str) else json.dumps(body)).encode()
+    kept = QuarantinedMessage.objects.get()
+    assert kept.http_status == status and kept.body_size == len(raw)
+
+
+def test_a_batch_with_one_unstorable_item_still_stores_the_good_one(client, erp_key, plant_1000):
+    good, bad = released_event("4711"), _with(released_event("4712"), "data/material", "FG\u0000")
+    response = client.post("/api/v1/events/batch", data=json.dumps([good, bad]),
+                           content_type="application/cloudevents-batch+json", HTTP_AUTHORIZATION=f"Bearer {erp_key}")
+    assert response.status_code == 200
+    assert [r["status"] for r in response.json()["results"]] == [202, 422]
+    assert Transaction.objects.get().source_message_id == good["id"]
+    assert QuarantinedMessage.objects.get().errors[0]["pointer"] == "/data/material"
+
+
+def test_a_system_cannot_send_for_a_plant_it_does_not_serve(client, wms_east, plant_1000, plant_2000):
+    from controltower.models import Plant
+
+    Plant.objects.create(code="3000", name="Plant 3000", time_zone="Europe/Berlin")
+    wms_east.plants.set([plant_1000, plant_2000])
+    event = {**released_event("4711", plant="3000"), "source": "WMS-EAST", "id": f"WMS-EAST-{uuid.uuid4()}"}
+    response = client.post(URL, data=json.dumps(event), content_type="application/cloudevents+json",
+                           HTTP_AUTHORIZATION=f"Bearer {ApiKey.issue(wms_east)[1]}")
+    body = assert_problem(response, 422, "/plant")
+    assert "WMS-EAST does not serve plant 3000" in body["detail"]
+    assert "1000, 2000" in body["errors"][0]["detail"]
