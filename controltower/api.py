@@ -4,7 +4,10 @@ Every error body has `type`, `title`, `status`, `detail` and an `errors` list of
 `{pointer, detail}` (JSON Pointers into the request body, RFC 6901).
 """
 
-from django.http import Http404
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
+from django.http import Http404, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -76,6 +79,9 @@ def problem_exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         problem = Problem(status.HTTP_400_BAD_REQUEST, "Invalid request", "Some fields are not valid.",
                           pointers(exc.detail))
+    elif isinstance(exc, exceptions.ParseError):
+        problem = Problem(status.HTTP_400_BAD_REQUEST, "Unparsable body", "The body could not be read.",
+                          [{"pointer": "/", "detail": str(exc.detail)}], slug="unparsable")
     else:
         title = {401: "Not authenticated", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
                  429: "Too many requests"}.get(response.status_code, "Error")
@@ -88,7 +94,28 @@ def problem_exception_handler(exc, context):
     return result
 
 
-class TimeCursorPagination(CursorPagination):
+class CheckedCursorPagination(CursorPagination):
+    """Cursor pagination where a crafted cursor (base64 of `p=foo`) is a 404, like a garbled one, not a 500."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        if not request.query_params.get(self.cursor_query_param):
+            return super().paginate_queryset(queryset, request, view)
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, OverflowError, DjangoValidationError, DataError):
+            # The cursor's position did not fit the ordering field (a date, a number, no NUL).
+            raise exceptions.NotFound(self.invalid_cursor_message) from None
+
+
+def not_found(request, exception=None):
+    """Django's 404 for URLs no view matches: problem+json under /api/, the plain page elsewhere."""
+    if request.path.startswith("/api/"):
+        body = problem_body(404, "Not found", f"No API resource at {request.path!r}.", slug="not-found")
+        return JsonResponse(body, status=404, content_type=PROBLEM_CONTENT_TYPE)
+    return page_not_found(request, exception)
+
+
+class TimeCursorPagination(CheckedCursorPagination):
     """Newest first, stable under inserts: a cursor, not a page number."""
 
     ordering = ("-received_at", "-id")

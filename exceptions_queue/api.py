@@ -6,11 +6,10 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.api import Problem
+from controltower.api import CheckedCursorPagination, Problem
 from exceptions_queue.actions import exception_act
 from exceptions_queue.models import ExceptionCase
 from integrations.api.authentication import IsPerson
@@ -36,7 +35,7 @@ class ExceptionFilterSet(django_filters.FilterSet):
         fields = ["role", "status", "category", "severity"]
 
 
-class QueuePagination(CursorPagination):
+class QueuePagination(CheckedCursorPagination):
     ordering = ("severity_rank", "created_at", "id")  # most severe first, then oldest
     page_size = 50
 

@@ -21,15 +21,15 @@ class SystemPrincipal:
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer ct_…`: a system's key. Failures are counted in the log, not stored."""
+    """`Authorization: Bearer ct_…`: a system's key. Failures are logged and counted (/metrics), not stored."""
 
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header.startswith(f"{self.keyword} "):
+        scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != self.keyword.lower():  # RFC 9110: the scheme is case-insensitive
             return None
-        key = ApiKey.authenticate(header[len(self.keyword) + 1:].strip())
+        key = ApiKey.authenticate(credentials.strip())
         if key is None:
             logger.warning("inbound authentication failed from %s", request.META.get("REMOTE_ADDR"))
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")

@@ -8,12 +8,11 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import generics, mixins, status, viewsets
-from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.api import Problem, pointers
+from controltower.api import CheckedCursorPagination, Problem, pointers
 from integrations.api.config_serializers import (
     MaintenanceWindowSerializer,
     RoutingRuleSerializer,
@@ -37,7 +36,7 @@ from integrations.services import configuration
 from integrations.services.payloads import parse_json_body
 
 
-class ConfigPagination(CursorPagination):
+class ConfigPagination(CheckedCursorPagination):
     """Configuration lists are short and have no time field: a cursor over the id, oldest first."""
 
     ordering = ("id",)
