@@ -10,6 +10,7 @@ from django.http import Http404, JsonResponse
 from django.views.defaults import page_not_found
 from rest_framework import exceptions, status
 from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
@@ -92,6 +93,19 @@ def problem_exception_handler(exc, context):
         if header in response:
             result[header] = response[header]
     return result
+
+
+class BodyLeftUnread(BaseParser):
+    """For views that read the raw body themselves (to keep or judge it exactly as sent).
+
+    With no parser at all, DRF answers 415 as soon as anything asks for its parsed data, and its
+    CSRF check for session users does: this one claims every type and leaves the body unread.
+    """
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return {}
 
 
 class CheckedCursorPagination(CursorPagination):

@@ -12,7 +12,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.api import CheckedCursorPagination, Problem, pointers
+from controltower.api import BodyLeftUnread, CheckedCursorPagination, Problem, pointers
 from integrations.api.config_serializers import (
     MaintenanceWindowSerializer,
     RoutingRuleSerializer,
@@ -22,7 +22,7 @@ from integrations.api.config_serializers import (
     SystemSerializer,
     ValueMappingSerializer,
 )
-from integrations.api.views import PROBLEM, IsIntegrationAdmin, binary_mode_event
+from integrations.api.views import PROBLEM, IsIntegrationAdmin, cloudevent_from
 from integrations.choices import MappingDomain
 from integrations.models import (
     MaintenanceWindow,
@@ -33,7 +33,6 @@ from integrations.models import (
     ValueMapping,
 )
 from integrations.services import configuration
-from integrations.services.payloads import parse_json_body
 
 
 class ConfigPagination(CheckedCursorPagination):
@@ -222,7 +221,7 @@ class RoutingRuleTestApi(APIView):
     """Which targets would a CloudEvent get? Validated exactly as ingest does; nothing is stored."""
 
     permission_classes = [IsIntegrationAdmin]
-    parser_classes = []  # the raw body is read here, so refusals match ingest's exactly
+    parser_classes = [BodyLeftUnread]  # the raw body is read here, so refusals match ingest's exactly
 
     @extend_schema(
         request={"application/cloudevents+json": OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
@@ -232,7 +231,6 @@ class RoutingRuleTestApi(APIView):
     )
     def post(self, request):
         raw = request._request.body
-        event = binary_mode_event(request.META, raw) if "HTTP_CE_SPECVERSION" in request.META else parse_json_body(raw)
-        routes = configuration.routing_rules_test(event=event)
+        routes = configuration.routing_rules_test(event=cloudevent_from(request, raw))
         body = {"targets": routes, "unrouted": not routes}
         return Response(RoutingTestResultSerializer(body).data)

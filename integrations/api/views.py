@@ -1,6 +1,7 @@
 """The v1 REST API: ingest for systems; transactions, contracts and quarantine for people."""
 
 import json
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -12,7 +13,7 @@ from rest_framework import generics, permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.api import Problem
+from controltower.api import BodyLeftUnread, Problem
 from integrations import contracts
 from integrations.api.authentication import ApiKeyAuthentication, IsPerson, IsSystem
 from integrations.api.serializers import (
@@ -46,9 +47,37 @@ def read_body(request) -> tuple[bytes, int]:
     return raw, len(raw)
 
 
-def binary_mode_event(meta: dict, raw: bytes) -> dict:
-    """CloudEvents binary mode: attributes in `ce-` headers, the body is `data`."""
-    event = {key[len("HTTP_CE_"):].lower(): value for key, value in meta.items() if key.startswith("HTTP_CE_")}
+EVENT_MEDIA_TYPES = ("application/cloudevents+json", "application/json")
+BATCH_MEDIA_TYPES = ("application/cloudevents-batch+json", "application/json")
+
+
+def media_type_of(request) -> str:
+    return (request.content_type or "").split(";")[0].strip().lower()
+
+
+def require_media_type(request, accepted: tuple[str, ...]) -> None:
+    """Refuse a body whose Content-Type is not one of `accepted` (parameters such as charset aside) with 415."""
+    media_type = media_type_of(request)
+    if media_type not in accepted:
+        raise Problem(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "Unsupported media type",
+                      f"Send {' or '.join(accepted)}, not {media_type or 'no Content-Type'}.",
+                      [{"pointer": "/", "detail": f"Content-Type must be {' or '.join(accepted)}"}],
+                      slug="unsupported-media-type")
+
+
+def cloudevent_from(request, raw: bytes) -> object:
+    """The CloudEvent of an HTTP request (CloudEvents HTTP binding), or a 415/400 problem.
+
+    Structured mode (the event is the JSON body) when the Content-Type says cloudevents, or when
+    there is no `ce-specversion` header; binary mode otherwise: attributes in `ce-` headers
+    (percent-decoded), and the JSON body is `data`.
+    """
+    if media_type_of(request) == "application/cloudevents+json" or "HTTP_CE_SPECVERSION" not in request.META:
+        require_media_type(request, EVENT_MEDIA_TYPES)
+        return parse_json_body(raw)
+    require_media_type(request, ("application/json",))
+    event = {key[len("HTTP_CE_"):].lower(): unquote(value) for key, value in request.META.items()
+             if key.startswith("HTTP_CE_")}
     event["data"] = parse_json_body(raw)
     return event
 
@@ -58,12 +87,12 @@ class EventIngestApi(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsSystem]
-    parser_classes = []  # the raw body is read here, so a refused one is kept exactly as sent
+    parser_classes = [BodyLeftUnread]  # the raw body is read here, so a refused one is kept exactly as sent
 
     @extend_schema(
         request={"application/cloudevents+json": OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
         responses={202: IngestResultSerializer, 200: IngestResultSerializer, 400: PROBLEM, 401: PROBLEM,
-                   403: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+                   403: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM},
         description="202 for a new transaction; 200 with `duplicate: true` for the same (source, id) again.",
     )
     def post(self, request):
@@ -75,11 +104,7 @@ class EventIngestApi(APIView):
                               f"The body is {size} bytes; the limit is {settings.MAX_MESSAGE_BYTES}.",
                               [{"pointer": "/", "detail": f"at most {settings.MAX_MESSAGE_BYTES} bytes"}],
                               slug="too-large")
-            if "HTTP_CE_SPECVERSION" in request.META:
-                event = binary_mode_event(request.META, raw)
-            else:
-                event = parse_json_body(raw)
-            result = transaction_ingest(source=system, event=event)
+            result = transaction_ingest(source=system, event=cloudevent_from(request, raw))
         except Problem as problem:
             quarantine_keep(source=system, endpoint=request.path, content_type=request.content_type or "",
                             raw=raw, size=size, problem=problem)
@@ -117,11 +142,11 @@ class EventBatchIngestApi(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsSystem]
-    parser_classes = []
+    parser_classes = [BodyLeftUnread]
 
     @extend_schema(
-        request={"application/cloudevents-batch+json": OpenApiTypes.OBJECT},
-        responses={200: OpenApiTypes.OBJECT, 400: PROBLEM, 401: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        request={"application/cloudevents-batch+json": OpenApiTypes.OBJECT, "application/json": OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, 400: PROBLEM, 401: PROBLEM, 413: PROBLEM, 415: PROBLEM, 422: PROBLEM},
         description="200 with `results`: per item `{index, status: 202|200, transaction_id, correlation_id, "
                     "duplicate}` or `{index, status: 4xx, title, detail, errors}` (that item is quarantined).",
     )
@@ -134,6 +159,7 @@ class EventBatchIngestApi(APIView):
                 raise Problem(413, "Batch too large", f"The body is {size} bytes; the limit is "
                               f"{settings.MAX_BATCH_BYTES}.", [{"pointer": "/", "detail": "split the batch"}],
                               slug="too-large")
+            require_media_type(request, BATCH_MEDIA_TYPES)
             events = parse_json_body(raw)
             if not isinstance(events, list) or not 1 <= len(events) <= settings.MAX_BATCH_EVENTS:
                 raise Problem(422, "Invalid batch", f"A batch is a JSON array of 1 to {settings.MAX_BATCH_EVENTS} "
@@ -143,8 +169,8 @@ class EventBatchIngestApi(APIView):
             quarantine_keep(source=system, endpoint=request.path, content_type=content_type, raw=raw, size=size,
                             problem=problem)
             raise
-        outcomes = transactions_ingest_batch(source=system, events=events)
         items = [json.dumps(event).encode() for event in events]
+        outcomes = transactions_ingest_batch(source=system, events=events, sizes=[len(item) for item in items])
         return Response({"results": batch_results(outcomes, request, system, content_type, items)},
                         status=status.HTTP_200_OK)
 
@@ -154,7 +180,7 @@ class InboundNativeApi(APIView):
 
     authentication_classes = [ApiKeyAuthentication]
     permission_classes = [IsSystem]
-    parser_classes = []
+    parser_classes = [BodyLeftUnread]
 
     @extend_schema(
         request={"application/xml": OpenApiTypes.STR, "application/json": OpenApiTypes.OBJECT},

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError
 from django.db import transaction as db_transaction
 from rest_framework import status
@@ -157,14 +158,21 @@ def transaction_ingest(*, source: System, event: object) -> IngestResult:
     return IngestResult(tx, duplicate=False)
 
 
-def transactions_ingest_batch(*, source: System, events: list) -> list[IngestResult | Problem]:
+def transactions_ingest_batch(*, source: System, events: list, sizes: list[int] | None = None
+                              ) -> list[IngestResult | Problem]:
     """Ingest many CloudEvents in one database round trip; one result per event, in order.
 
     Each event is judged on its own: refusals come back as `Problem`s beside the accepted ones.
+    `sizes` (bytes per event, when known) holds each to the limit of a single message.
     """
     results: list[IngestResult | Problem | None] = [None] * len(events)
     for index, event in enumerate(events):
         try:
+            if sizes and sizes[index] > settings.MAX_MESSAGE_BYTES:
+                raise Problem(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "Message too large",
+                              f"The event is {sizes[index]} bytes; the limit is {settings.MAX_MESSAGE_BYTES}.",
+                              [{"pointer": "/", "detail": f"at most {settings.MAX_MESSAGE_BYTES} bytes"}],
+                              slug="too-large")
             _check_envelope(source, event)
         except Problem as problem:
             results[index] = problem

@@ -414,6 +414,23 @@ def test_the_tester_answers_targets_and_stores_nothing(as_carol, erp, released_t
     assert not Transaction.objects.exists() and not QuarantinedMessage.objects.exists()
 
 
+def test_the_tester_works_from_a_browser_session_with_its_csrf_token(carol, erp, released_to_wms_east):
+    """As the Swagger page or the UI call it: a session and the CSRF header, CSRF checks on."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(carol)
+    browser.get("/api/docs/")  # any page sets the CSRF cookie
+    token = browser.cookies["csrftoken"].value
+    for content_type in ("application/json", "application/cloudevents+json"):
+        response = browser.post(TEST_URL, data=json.dumps(released_event("1000000001", "1000")),
+                                content_type=content_type, HTTP_X_CSRFTOKEN=token)
+        assert response.status_code == 200, response.content
+        assert [t["system"] for t in response.json()["targets"]] == ["WMS-EAST"]
+    refused = browser.post(TEST_URL, data=json.dumps(released_event()), content_type="application/json")
+    assert refused.status_code == 403, "without the token, CSRF protection still refuses"
+
+
 def test_the_tester_says_unrouted_when_no_rule_matches(as_carol, erp, plant_1000):
     assert as_carol("post", TEST_URL, released_event()).json() == {"targets": [], "unrouted": True}
     assert not Transaction.objects.exists()

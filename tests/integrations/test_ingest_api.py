@@ -256,3 +256,42 @@ def test_a_system_cannot_send_for_a_plant_it_does_not_serve(client, wms_east, pl
     body = assert_problem(response, 422, "/plant")
     assert "WMS-EAST does not serve plant 3000" in body["detail"]
     assert "1000, 2000" in body["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "application/x-www-form-urlencoded", ""])
+def test_a_body_that_is_not_declared_json_is_415_and_kept(post, content_type):
+    assert_problem(post(released_event(), content_type=content_type), 415, "/")
+    assert QuarantinedMessage.objects.get().http_status == 415 and not Transaction.objects.exists()
+
+
+def test_json_with_a_charset_parameter_is_fine(post):
+    assert post(released_event(), content_type="application/cloudevents+json; charset=utf-8").status_code == 202
+
+
+def test_structured_mode_ignores_ce_headers(post):
+    """CloudEvents HTTP binding: with a cloudevents Content-Type, the body is the event; headers do not override it."""
+    response = post(released_event(), HTTP_CE_SPECVERSION="1.0", HTTP_CE_SOURCE="MES-P1000")
+    assert response.status_code == 202, response.content
+
+
+def test_binary_mode_percent_decodes_header_values(post):
+    event = released_event()
+    headers = {"HTTP_CE_SPECVERSION": "1.0", "HTTP_CE_ID": "ERP-S4-%E2%82%AC-1", "HTTP_CE_SOURCE": "ERP-S4",
+               "HTTP_CE_TYPE": event["type"], "HTTP_CE_TIME": event["time"], "HTTP_CE_PLANT": "1000"}
+    assert post(event["data"], content_type="application/json", **headers).status_code == 202
+    assert Transaction.objects.get().source_message_id == "ERP-S4-€-1"
+
+
+def test_a_batch_item_over_the_message_limit_is_413_beside_the_others(client, erp_key, plant_1000, settings):
+    settings.MAX_MESSAGE_BYTES = 4096
+    big = released_event("4711", pad="x" * 5000)
+    response = client.post("/api/v1/events/batch", data=json.dumps([big, released_event("4712")]),
+                           content_type="application/cloudevents-batch+json", HTTP_AUTHORIZATION=f"Bearer {erp_key}")
+    assert [r["status"] for r in response.json()["results"]] == [413, 202]
+    assert QuarantinedMessage.objects.get().http_status == 413
+
+
+def test_a_batch_that_is_not_declared_json_is_415(client, erp_key, plant_1000):
+    response = client.post("/api/v1/events/batch", data=json.dumps([released_event()]), content_type="text/plain",
+                           HTTP_AUTHORIZATION=f"Bearer {erp_key}")
+    assert_problem(response, 415, "/")
