@@ -66,20 +66,25 @@ def pointer(path) -> str:
 
 
 def schema_errors(document: object) -> list[dict]:
-    """Every way `document` breaks the EPCIS 2.0 JSON Schema, as [{pointer, detail}] in document order."""
-    found = []
+    """Every way `document` breaks the EPCIS 2.0 JSON Schema, as [{pointer, detail}] in document order.
+
+    An anyOf/oneOf failure points at the alternative that came closest, not at the whole event
+    (whose text the validator would otherwise repeat); the same error is reported once.
+    """
+    found: dict[tuple[str, str], None] = {}
     for error in validator().iter_errors(document):
+        if error.context:  # anyOf / oneOf
+            error = best_match(error.context)
         path = list(error.absolute_path)
         detail = error.message
         if error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""
             path.append(missing)
             detail = f"'{missing}' is required"
-        elif error.context:  # anyOf / oneOf: say which alternative came closest
-            detail = f"{error.message}: {best_match(error.context).message}"
-        found.append({"pointer": pointer(path), "detail": detail[:500]})
-    found.sort(key=lambda e: e["pointer"])
-    return found[:MAX_ERRORS]
+        elif len(detail) > 300:
+            detail = f"{detail[:300]}…"
+        found[(pointer(path), detail)] = None
+    return [{"pointer": where, "detail": detail} for where, detail in sorted(found)][:MAX_ERRORS]
 
 
 def events_of(document: dict) -> list[tuple[str, dict]]:

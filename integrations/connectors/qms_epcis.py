@@ -42,6 +42,7 @@ decision, named in `ct:decision`). Validated before sending; POSTed to `{base_ur
 import hashlib
 import json
 import uuid
+import xml.etree.ElementTree as ET
 
 from django.utils import timezone
 
@@ -190,6 +191,13 @@ class QmsEpcisConnector(Connector):
     def parse_inbound(self, document) -> list[dict]:
         from controltower.api import Problem
 
+        if isinstance(document, ET.Element):
+            raise Problem(422, "Unrecognised document", f"{self.system.code} sends EPCIS 2.0 JSON-LD, not XML.",
+                          [{"pointer": "/", "detail": "send application/ld+json"}], slug="unrecognised-document")
+        if not isinstance(document, dict):
+            raise Problem(422, "Invalid EPCIS document", "An EPCIS document or event is a JSON object.",
+                          [{"pointer": "/", "detail": f"expected an object, got {type(document).__name__}"}],
+                          slug="invalid-document")
         errors = epcis.schema_errors(document)
         if errors:
             raise Problem(422, "Invalid EPCIS document",

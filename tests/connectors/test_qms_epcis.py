@@ -510,3 +510,22 @@ def test_an_unavailable_qms_is_a_transient_failure(sandbox, qms):
 
     assert not failed.value.permanent and failed.value.http_status == 503
     assert sandbox.ledger(code) == []
+
+
+def test_xml_sent_to_the_epcis_adapter_is_told_to_send_json(post):
+    body = b'<epcis:EPCISDocument xmlns:epcis="urn:epcglobal:epcis:xsd:2" schemaVersion="2.0"/>'
+    response = post(body, content_type="application/xml")
+    assert response.status_code == 422
+    assert "sends EPCIS 2.0 JSON-LD, not XML" in response.json()["detail"]
+    assert "<Element" not in response.content.decode()
+
+
+def test_a_schema_error_points_into_the_event_without_repeating_it(post):
+    """An event that fits none of the schema's alternatives: the closest one is named, the event is not dumped."""
+    event = lot_event(epc_class="https://id.gs1.org/01/04012345123456/10/L%ZZ%")
+    response = post(document(event))
+    errors = response.json()["errors"]
+    assert response.status_code == 422 and errors
+    assert all(e["pointer"].startswith("/epcisBody/eventList/0/") for e in errors), errors
+    assert all("'eventTime'" not in e["detail"] for e in errors), "the whole event is not repeated"
+    assert len({(e["pointer"], e["detail"]) for e in errors}) == len(errors)
