@@ -54,6 +54,8 @@ def _delivery_resend(delivery: Delivery, note: str, *, new_key: bool = False) ->
 
 def exception_act(*, exception_id: int, action: str, actor: User, data: dict) -> ExceptionCase:
     """Carry out `action` on an exception the actor may see and act on; return it afterwards."""
+    if action not in ACTIONS:
+        raise Problem(404, "Not found", f"No action {action!r}; actions: {', '.join(ACTIONS)}.")
     with db_transaction.atomic():
         exception = ExceptionCase.objects.for_user(actor).select_for_update(of=("self",)).select_related(
             "delivery__target", "delivery__transaction", "transaction__source").get(pk=exception_id)
@@ -112,8 +114,6 @@ def exception_act(*, exception_id: int, action: str, actor: User, data: dict) ->
         elif action == "resolve":
             _require(bool(reason), "Say how it was resolved.", "/reason")
             _close(exception, f"resolved by {who}: {reason}")
-        else:
-            raise Problem(404, "Not found", f"No action {action!r}; actions: {', '.join(ACTIONS)}.")
 
         audit_record(actor=actor, action=f"exception.{action}", obj=exception, before=before, reason=reason,
                      after={"status": exception.status, "owner": exception.owner.username if exception.owner else None,

@@ -265,6 +265,12 @@ class QuarantineListApi(generics.ListAPIView):
     queryset = QuarantinedMessage.objects.select_related("source")
 
 
+def quarantined_exists(pk: int) -> None:
+    """404 before anything else is judged: a missing message is the first thing to say."""
+    if not QuarantinedMessage.objects.filter(pk=pk).exists():
+        raise Problem(404, "Not found", "No such quarantined message.")
+
+
 def reason_from(request) -> str:
     reason = request.data.get("reason") if isinstance(request.data, dict) else None
     if not isinstance(reason, str) or not reason.strip():
@@ -280,6 +286,7 @@ class QuarantineResubmitApi(APIView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={202: IngestResultSerializer, 409: PROBLEM, 422: PROBLEM})
     def post(self, request, pk: int):
+        quarantined_exists(pk)
         reason = reason_from(request)
         event = request.data.get("event")
         if event is not None and not isinstance(event, dict):
@@ -302,6 +309,7 @@ class QuarantineDiscardApi(APIView):
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses={200: QuarantinedMessageSerializer, 409: PROBLEM})
     def post(self, request, pk: int):
+        quarantined_exists(pk)
         reason = reason_from(request)
         try:
             message = quarantine_discard(message_id=pk, reason=reason, actor=request.user)

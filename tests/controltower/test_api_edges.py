@@ -62,3 +62,16 @@ def test_malformed_json_to_a_person_facing_action_points_at_the_body(client, car
     client.force_login(carol)
     body = assert_problem(client.post("/api/v1/replays", data="{", content_type="application/json"), 400)
     assert body["title"] == "Unparsable body" and body["errors"][0]["pointer"] == "/"
+
+
+@pytest.mark.parametrize("url", ["/api/v1/quarantine/999999/resubmit", "/api/v1/quarantine/999999/discard"])
+def test_a_missing_quarantined_message_is_404_before_the_reason_is_asked_for(client, carol, url):
+    client.force_login(carol)
+    assert assert_problem(client.post(url, data="{}", content_type="application/json"), 404)["title"] == "Not found"
+
+
+def test_an_unknown_exception_action_is_404_whatever_the_exception(client, carol):
+    client.force_login(carol)
+    body = assert_problem(client.post("/api/v1/exceptions/999999/bogus", data="{}", content_type="application/json"),
+                          404)
+    assert "No action 'bogus'" in body["detail"]
