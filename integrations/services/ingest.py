@@ -46,9 +46,20 @@ def derive_correlation_id(plant_code: str, business_key: str) -> str:
     return str(uuid.uuid5(CORRELATION_NAMESPACE, f"{plant_code}:{business_key}"))
 
 
+DATASCHEMA = re.compile(r"/contracts/(?P<type>[^/]+)/(?P<version>[^/]+)/?$")
+
+
 def _schema_version(event: dict) -> str:
-    dataschema = event.get("dataschema") or ""
-    return dataschema.rstrip("/").rsplit("/", 1)[-1] if dataschema else "1"
+    """The contract version the event names in `dataschema` (…/contracts/{type}/{version}); 1 by default."""
+    dataschema = event.get("dataschema")
+    if not dataschema:
+        return "1"
+    match = DATASCHEMA.search(dataschema)
+    if match is None or match["type"] != event["type"]:
+        raise Problem(422, "Unknown event type", f"dataschema must name the contract of {event['type']}.",
+                      [{"pointer": "/dataschema", "detail": f"expected …/contracts/{event['type']}/{{version}}"}],
+                      slug="unknown-event-type")
+    return match["version"]
 
 
 def _check_envelope(source: System, event: object) -> None:

@@ -295,3 +295,16 @@ def test_a_batch_that_is_not_declared_json_is_415(client, erp_key, plant_1000):
     response = client.post("/api/v1/events/batch", data=json.dumps([released_event()]), content_type="text/plain",
                            HTTP_AUTHORIZATION=f"Bearer {erp_key}")
     assert_problem(response, 415, "/")
+
+
+@pytest.mark.parametrize("dataschema", ["https://controltower.dev/contracts/production.completed/1",
+                                        "https://controltower.dev/contracts/production_order.released/",
+                                        "https://example.com/schemas/released.json"])
+def test_a_dataschema_must_name_this_events_contract(post, dataschema):
+    body = assert_problem(post({**released_event(), "dataschema": dataschema}), 422, "/dataschema")
+    assert "production_order.released" in body["detail"]
+
+
+def test_a_dataschema_naming_the_contract_is_accepted(post):
+    event = {**released_event(), "dataschema": "https://controltower.dev/contracts/production_order.released/1"}
+    assert post(event).status_code == 202
