@@ -72,12 +72,17 @@ def cloudevent_from(request, raw: bytes) -> object:
     there is no `ce-specversion` header; binary mode otherwise: attributes in `ce-` headers
     (percent-decoded), and the JSON body is `data`.
     """
+    attributes = [key for key in request.META if key.startswith("HTTP_CE_")]
     if media_type_of(request) == "application/cloudevents+json" or "HTTP_CE_SPECVERSION" not in request.META:
+        if attributes and media_type_of(request) != "application/cloudevents+json":
+            raise Problem(422, "Invalid CloudEvent", "ce- headers without ce-specversion: binary mode needs it.",
+                          [{"pointer": "/", "detail": "add the header ce-specversion: 1.0, or send the whole "
+                                                      "event as application/cloudevents+json"}],
+                          slug="invalid-event")
         require_media_type(request, EVENT_MEDIA_TYPES)
         return parse_json_body(raw)
     require_media_type(request, ("application/json",))
-    event = {key[len("HTTP_CE_"):].lower(): unquote(value) for key, value in request.META.items()
-             if key.startswith("HTTP_CE_")}
+    event = {key[len("HTTP_CE_"):].lower(): unquote(request.META[key]) for key in attributes}
     event["data"] = parse_json_body(raw)
     return event
 

@@ -56,7 +56,10 @@ naive times are in the plant's time zone. Event IDs are the document ID (else th
 hash of the document), response, segment and kind: a re-sent document is a duplicate.
 
 A document that lacks what a mapping needs (no order, no plant, no work center, a quantity without
-a unit…) is refused as a whole, naming each place; nothing of it is ingested.
+a unit…) is refused as a whole, naming each place; nothing of it is ingested. A document that maps
+is then judged event by event, like a batch: each event meets its contract or is refused (and kept
+in quarantine with the document) beside the others, and re-sending the corrected document adds
+only what was refused, since the accepted events come back as duplicates.
 """
 
 import hashlib

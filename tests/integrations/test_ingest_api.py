@@ -308,3 +308,10 @@ def test_a_dataschema_must_name_this_events_contract(post, dataschema):
 def test_a_dataschema_naming_the_contract_is_accepted(post):
     event = {**released_event(), "dataschema": "https://controltower.dev/contracts/production_order.released/1"}
     assert post(event).status_code == 202
+
+
+def test_ce_headers_without_specversion_are_told_what_is_missing(post):
+    event = released_event()
+    response = post(event["data"], content_type="application/json", HTTP_CE_ID="ERP-S4-1", HTTP_CE_SOURCE="ERP-S4",
+                    HTTP_CE_TYPE=event["type"])
+    assert "ce-specversion" in assert_problem(response, 422, "/")["errors"][0]["detail"]
