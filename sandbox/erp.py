@@ -71,6 +71,7 @@ ERP_UNITS = ("PC", "KG", "G", "T", "L", "ML", "M", "CM", "MM", "M2", "M3", "H", 
 DEFAULT_STORAGE_LOCATION = "0001"  # where every order of this ERP receives its output
 MATERIAL_DOCUMENT_BASE = 4_900_000_000
 THREE_PLACES = Decimal("0.001")
+LARGEST_QUANTITY = Decimal("9999999999.999")  # S/4's quantity fields: 13 digits, 3 of them decimals
 
 # Movement type → (GoodsMovementCode, stock type taken from, stock type put to).
 MOVEMENTS = {
@@ -264,6 +265,9 @@ class Fields:
         quantity = parse_quantity(value)
         if quantity is None or quantity < 0 or (quantity == 0 and not allow_zero):
             self.problem(where + name, "must be a decimal " + (">= 0" if allow_zero else "> 0"))
+            return Decimal(0)
+        if quantity > LARGEST_QUANTITY:
+            self.problem(where + name, f"is larger than the field holds ({LARGEST_QUANTITY})")
             return Decimal(0)
         if quantity != quantity.quantize(THREE_PLACES):
             self.problem(where + name, "has more than 3 decimal places")

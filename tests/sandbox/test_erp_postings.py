@@ -451,3 +451,13 @@ def test_slow_holds_up_postings_but_not_queries(sandbox, erp):
 
     assert query.status_code == 200
     assert query.elapsed.total_seconds() < 1.5
+
+
+def test_a_quantity_larger_than_the_field_is_refused_not_a_server_error(sandbox, erp):
+    order = seed_order(sandbox, erp)
+    seed_stock(sandbox, erp)
+
+    response = post(sandbox, erp, DOCUMENTS, document("03", item(order, QuantityInEntryUnit="1000000000000000")))
+
+    assert response.status_code == 400, response.text
+    assert "larger than the field holds" in response.text
