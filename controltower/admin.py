@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from controltower.models import AuditEntry, Plant, User
+from controltower.models import AuditEntry, PersonalToken, Plant, User
 
 
 @admin.register(Plant)
@@ -15,6 +15,18 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = [*BaseUserAdmin.fieldsets, ("Plants", {"fields": ["plants"]})]
     filter_horizontal = [*BaseUserAdmin.filter_horizontal, "plants"]
     list_display = ["username", "email", "is_staff", "is_active"]
+
+
+@admin.register(PersonalToken)
+class PersonalTokenAdmin(admin.ModelAdmin):
+    """An admin sees everyone's tokens and can revoke one (set revoked at); people create their own."""
+
+    list_display = ["user", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["user", "name", "prefix", "key_hash", "created_at", "last_used_at"]
+    list_filter = ["user"]
+
+    def has_add_permission(self, request):
+        return False  # created on the person's API tokens page, which shows the token once
 
 
 @admin.register(AuditEntry)

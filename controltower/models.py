@@ -5,7 +5,9 @@ import zoneinfo
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
+from controltower.keys import HashedKey
 from controltower.roles import Role
 
 
@@ -47,6 +49,34 @@ class User(AbstractUser):
 
     def visible_plants(self):
         return Plant.objects.all() if self.sees_all_plants else self.plants.all()
+
+
+class PersonalToken(HashedKey):
+    """A person's token for the API from scripts and tools: the person's own roles and plants, no more."""
+
+    KIND, OWNER = "ctp", "user"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="what it is for, e.g. 'nightly reconciliation script'")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user.username} {self.name} {self.shown}"
+
+    @classmethod
+    def issue(cls, user: User, name: str) -> tuple["PersonalToken", str]:
+        """Create a token for `user`, audited; return it and the plaintext, which is not stored."""
+        token, raw = cls.create_with_secret(user=user, name=name)
+        audit_record(actor=user, action="personal_token.issue", obj=token, after={"name": name})
+        return token, raw
+
+    def revoke(self, *, actor) -> None:
+        if self.revoked_at is None:
+            self.revoked_at = timezone.now()
+            self.save(update_fields=["revoked_at"])
+            audit_record(actor=actor, action="personal_token.revoke", obj=self, after={"name": self.name})
 
 
 class AuditEntry(models.Model):

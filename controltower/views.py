@@ -6,11 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.db.models import Count, Q
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.utils.crypto import constant_time_compare
 from django.views.decorators.cache import never_cache
 
 from controltower.metrics import metrics_exposition
+from controltower.models import PersonalToken
 from exceptions_queue.models import ExceptionCase, Status
 from integrations.choices import TransactionStatus
 from integrations.models import Transaction
@@ -73,3 +75,26 @@ def home(request):
     open_exceptions = ExceptionCase.objects.for_user(request.user).filter(status=Status.OPEN).count()
     latest = Transaction.objects.for_user(request.user).select_related("source", "plant")[:10]
     return render(request, "home.html", {"plants": plants, "open_exceptions": open_exceptions, "latest": latest})
+
+
+@login_required
+def api_tokens(request):
+    """The person's tokens for the API: create one (shown once), see when each was last used, revoke."""
+    created = ""
+    if request.method == "POST":
+        if "revoke" in request.POST:
+            pk = request.POST["revoke"]
+            token = PersonalToken.objects.filter(user=request.user, pk=pk).first() if pk.isdigit() else None
+            if token is not None:  # someone else's token, or none: nothing to do, nothing to confirm
+                token.revoke(actor=request.user)
+            return redirect("api-tokens")
+        name = request.POST.get("name", "").strip()[:100]
+        if not name:
+            return render(request, "controltower/api_tokens.html", {
+                "tokens": request.user.api_tokens.all(), "error": "Name the token: what will use it?"}, status=400)
+        created = PersonalToken.issue(request.user, name)[1]
+    # Shown once, in this response only: never cache it.
+    response = render(request, "controltower/api_tokens.html", {"tokens": request.user.api_tokens.all(),
+                                                                  "created": created})
+    add_never_cache_headers(response)
+    return response

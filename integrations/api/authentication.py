@@ -3,9 +3,9 @@
 import logging
 from dataclasses import dataclass
 
-from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from controltower.models import PersonalToken
 from integrations.models import ApiKey, System
 
 logger = logging.getLogger(__name__)
@@ -20,8 +20,17 @@ class SystemPrincipal:
     sees_all_plants: bool = False
 
 
+def _refused(request, detail: str) -> exceptions.AuthenticationFailed:
+    logger.warning("API authentication failed from %s", request.META.get("REMOTE_ADDR"))
+    return exceptions.AuthenticationFailed(detail)
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """`Authorization: Bearer ct_…`: a system's key. Failures are logged and counted (/metrics), not stored."""
+    """`Authorization: Bearer ct_…` (a system's API key) or `Bearer ctp_…` (a person's token).
+
+    A person's token acts as that person: their roles, their plants. Failures are logged and
+    counted (/metrics), not stored.
+    """
 
     keyword = "Bearer"
 
@@ -29,12 +38,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != self.keyword.lower():  # RFC 9110: the scheme is case-insensitive
             return None
-        key = ApiKey.authenticate(credentials.strip())
+        credentials = credentials.strip()
+        if PersonalToken.is_kind(credentials):
+            token = PersonalToken.authenticate(credentials)
+            if token is None or not token.user.is_active:
+                raise _refused(request, "Unknown or revoked personal token.")
+            token.mark_used()
+            return token.user, token
+        key = ApiKey.authenticate(credentials)
         if key is None:
-            logger.warning("inbound authentication failed from %s", request.META.get("REMOTE_ADDR"))
-            raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        if key.last_used_at is None or (timezone.now() - key.last_used_at).total_seconds() > 60:
-            ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())  # at most once a minute
+            raise _refused(request, "Unknown or revoked API key.")
+        key.mark_used()
         return SystemPrincipal(key.system), key
 
     def authenticate_header(self, request):

@@ -1,12 +1,9 @@
 """External systems and the API keys they authenticate with."""
 
-import hashlib
-import hmac
-import secrets
-
 from django.db import models
 from django.utils import timezone
 
+from controltower.keys import HashedKey
 from integrations.choices import CircuitState, SystemKind
 
 
@@ -43,54 +40,23 @@ class System(models.Model):
         return self.code
 
 
-KEY_PREFIX = "ct"
-
-
-def _hash(raw_key: str) -> str:
-    # Keys carry 256 bits of randomness, so a fast hash is safe and keeps each API call cheap.
-    return hashlib.sha256(raw_key.encode()).hexdigest()
-
-
-class ApiKeyQuerySet(models.QuerySet):
-    def active(self):
-        return self.filter(revoked_at__isnull=True)
-
-
-class ApiKey(models.Model):
+class ApiKey(HashedKey):
     """A hashed key that authenticates one System on inbound calls. Shown once, at creation."""
 
-    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="api_keys")
-    prefix = models.CharField(max_length=16, unique=True, help_text="public part, to find the key")
-    key_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    KIND, OWNER = "ct", "system"
 
-    objects = ApiKeyQuerySet.as_manager()
+    system = models.ForeignKey(System, on_delete=models.CASCADE, related_name="api_keys")
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"
 
     def __str__(self) -> str:
-        return f"{self.system.code} {KEY_PREFIX}_{self.prefix}_…"
+        return f"{self.system.code} {self.shown}"
 
     @classmethod
     def issue(cls, system: System, *, revoke_others: bool = False) -> tuple["ApiKey", str]:
         """Create a key for `system`; return it and the plaintext, which is not stored."""
-        prefix = secrets.token_hex(6)
-        raw = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
         if revoke_others:
             cls.objects.active().filter(system=system).update(revoked_at=timezone.now())
-        return cls.objects.create(system=system, prefix=prefix, key_hash=_hash(raw)), raw
-
-    @classmethod
-    def authenticate(cls, raw: str) -> "ApiKey | None":
-        """The active key matching `raw`, or None."""
-        parts = raw.split("_", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
-            return None
-        key = cls.objects.active().select_related("system").filter(prefix=parts[1]).first()
-        if key is None or not hmac.compare_digest(key.key_hash, _hash(raw)):
-            return None
-        return key
+        return cls.create_with_secret(system=system)
