@@ -41,3 +41,22 @@ def test_a_wrong_password_is_refused_with_a_message(page, live_server, alice):
     sign_in(page, live_server.url, "alice", "not-her-password")
     assert page.get_by_role("alert").inner_text().startswith("✕ Your username and password did not match")
     assert page.url.endswith("/login/")
+
+
+def test_a_person_makes_an_api_token_and_a_script_uses_it(page, live_server, alice):
+    sign_in(page, live_server.url, "alice", "pw-alice")
+    page.get_by_role("link", name="alice · API tokens").click()
+    page.get_by_label("Name").fill("shift report script")
+    page.get_by_role("button", name="Create token").click()
+    raw = page.get_by_test_id("new-token").inner_text()
+    assert raw.startswith("ctp_")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "api-tokens.png", full_page=True)
+
+    response = httpx.get(f"{live_server.url}/api/v1/transactions", headers={"Authorization": f"Bearer {raw}"})
+    assert response.status_code == 200
+
+    page.get_by_role("button", name="Revoke").click()
+    assert "revoked" in page.locator("table.grid").inner_text()
+    assert httpx.get(f"{live_server.url}/api/v1/transactions",
+                     headers={"Authorization": f"Bearer {raw}"}).status_code == 401
