@@ -51,7 +51,8 @@ def test_a_slow_target_is_waited_for(tower, sandbox, erp_key):
 
 def test_a_target_that_is_down_opens_the_circuit_holds_without_attempts_and_drains(tower, sandbox, erp_key,
                                                                                     wms_east):
-    System.objects.filter(pk=wms_east.pk).update(circuit_threshold=2, circuit_cooldown_s=1, retry_base_s=30)
+    # A long cool-down while it is down: no half-open probe may spend an attempt before we count them.
+    System.objects.filter(pk=wms_east.pk).update(circuit_threshold=2, circuit_cooldown_s=600, retry_base_s=30)
     sandbox.set_fault("WMS-EAST", "down", duration_s=300)
     try:
         ids = [post(tower, erp_key, f"100000095{n}") for n in range(4)]
@@ -68,6 +69,7 @@ def test_a_target_that_is_down_opens_the_circuit_holds_without_attempts_and_drai
         sandbox.clear_fault("WMS-EAST")
     # The retry delays are long (30 s base): only the circuit's probe and drain bring these in now.
     Delivery.objects.filter(transaction_id__in=ids, status="retrying").update(status="held")
+    System.objects.filter(pk=wms_east.pk).update(circuit_cooldown_s=1)
 
     def drained():
         pipeline_sweep()  # beat's job in a deployment
