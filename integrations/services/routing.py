@@ -3,6 +3,7 @@
 import logging
 from dataclasses import dataclass
 
+from django.db import DataError
 from django.db import transaction as db_transaction
 from django.utils import timezone
 
@@ -94,6 +95,35 @@ def transaction_fail(tx: Transaction, reason: str) -> None:
     )
 
 
+def _claim_received(batch_size: int) -> list[Transaction]:
+    """Lock and load up to `batch_size` received transactions, oldest first (caller holds a transaction).
+
+    A row the database driver cannot read back (a value stored before ingest refused such values)
+    must not stop routing for every plant: when the batch cannot be loaded, rows are loaded one by
+    one, and an unreadable one is failed without being read, with an exception for the admin.
+    """
+    received = (Transaction.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(status=TransactionStatus.RECEIVED).order_by("received_at"))
+    try:
+        with db_transaction.atomic():
+            return list(received.select_related("plant", "source")[:batch_size])
+    except DataError:
+        logger.exception("a batch of received transactions could not be read; reading them one by one")
+    readable = []
+    for pk in list(received.values_list("pk", flat=True)[:batch_size]):
+        try:
+            with db_transaction.atomic():
+                readable.append(Transaction.objects.select_related("plant", "source").get(pk=pk))
+        except DataError as e:
+            Transaction.objects.filter(pk=pk).update(status=TransactionStatus.FAILED, status_changed_at=timezone.now())
+            exception_raise(
+                cause_key=f"processing:{pk}", category=Category.PROCESSING_ERROR, role=Role.INTEGRATION_ADMIN,
+                transaction=Transaction(pk=pk), title=f"Transaction {pk} cannot be read back",
+                detail=f"A stored value is out of range for the database driver ({e}); it was not routed.",
+            )
+    return readable
+
+
 def transactions_route_received(*, batch_size: int = 100) -> int:
     """Claim up to `batch_size` received transactions, oldest first, and route them.
 
@@ -101,12 +131,7 @@ def transactions_route_received(*, batch_size: int = 100) -> int:
     Returns how many were routed.
     """
     with db_transaction.atomic():
-        batch = list(
-            Transaction.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("plant", "source")
-            .filter(status=TransactionStatus.RECEIVED)
-            .order_by("received_at")[:batch_size]
-        )
+        batch = _claim_received(batch_size)
         latency_classes, canonical = set(), []
         for tx in batch:
             try:

@@ -156,3 +156,29 @@ def test_a_rule_may_take_only_one_senders_events(receive, plant_1000, wms_east, 
     tx2.refresh_from_db()
     assert tx2.status == "ignored" and tx2.routing_rule is None, "the ERP's rule matched; it has no target"
     assert from_erp.pk
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_row_the_driver_cannot_read_fails_alone_and_routing_goes_on(erp, released_to_wms_east):
+    """GIVEN two received transactions, one holding a time PostgreSQL keeps but psycopg cannot read back
+    (stored by an older version, before ingest refused such times)
+    WHEN the router claims its batch
+    THEN the readable one is routed, the other is failed with an exception, and nothing stalls."""
+    from django.db import connection
+
+    stored = []
+    for order in ("1000000001", "1000000002"):
+        event = released_event(order)
+        stored.append(Transaction.objects.create(
+            correlation_id=order, source=erp, source_message_id=event["id"], event_type=event["type"],
+            plant=released_to_wms_east[0].plant, business_key=order, raw_payload=event,
+            canonical_payload=event["data"]))
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE integrations_transaction SET source_time = '0001-01-01 00:00:00+14' WHERE id = %s",
+                       [stored[0].pk])
+
+    assert transactions_route_received() == 1
+
+    statuses = dict(Transaction.objects.values_list("business_key", "status"))
+    assert statuses == {"1000000001": "failed", "1000000002": "routed"}
+    assert ExceptionCase.objects.get(transaction_id=stored[0].pk).category == "processing_error"
