@@ -52,6 +52,17 @@ def _delivery_resend(delivery: Delivery, note: str, *, new_key: bool = False) ->
     db_transaction.on_commit(lambda: ring_deliveries(delivery.latency_class))
 
 
+def _delivery_end(delivery: Delivery | None, note: str) -> None:
+    """A person decided this delivery will not be made (or was made by hand): it ends as cancelled,
+    and its transaction no longer shows as failed or in flight. A delivered one stays delivered."""
+    if delivery is None:
+        return
+    if delivery.status != DeliveryStatus.DELIVERED:
+        delivery.status, delivery.lease_owner, delivery.lease_expires_at = DeliveryStatus.CANCELLED, "", None
+        delivery.save(update_fields=["status", "lease_owner", "lease_expires_at"])
+    transaction_refresh_status(delivery.transaction_id, note)
+
+
 def exception_act(*, exception_id: int, action: str, actor: User, data: dict) -> ExceptionCase:
     """Carry out `action` on an exception the actor may see and act on; return it afterwards."""
     if action not in ACTIONS:
@@ -69,10 +80,14 @@ def exception_act(*, exception_id: int, action: str, actor: User, data: dict) ->
 
         if action == "assign":
             username = data.get("owner") or who
-            owner = User.objects.filter(username=username).first()
+            owner = User.objects.filter(username=username, is_active=True).first()
             _require(owner is not None, f"No person {username!r}.", "/owner")
-            exception.owner = owner
-            exception.save(update_fields=["owner"])
+            _require(may_act(owner, exception) and (exception.plant_id is None or owner.sees_all_plants
+                                                    or owner.plants.filter(pk=exception.plant_id).exists()),
+                     f"{username} cannot act on this exception: it needs the {exception.get_role_display()} "
+                     "role and its plant.", "/owner")
+            exception.owner, exception.updated_at = owner, timezone.now()
+            exception.save(update_fields=["owner", "updated_at"])
         elif action == "retry":
             _require(delivery is not None and delivery.status in RETRYABLE,
                      "Only a rejected, dead, parked or held delivery can be retried.")
@@ -82,7 +97,14 @@ def exception_act(*, exception_id: int, action: str, actor: User, data: dict) ->
             tx = exception.transaction
             payload = data.get("payload")
             _require(tx is not None and delivery is not None, "This exception has no delivery to resubmit.")
+            _require(delivery.status != DeliveryStatus.DELIVERED,
+                     f"{delivery.target.code} already has it (delivered): resubmitting would post it twice.")
             _require(isinstance(payload, dict), "Send the corrected `payload` (the event data).", "/payload")
+            key_field = (contracts.schema(tx.event_type, tx.schema_version) or {}).get("x-business-key", "")
+            for field, kept in (("plant", tx.plant.code if tx.plant else None), (key_field, tx.business_key or None)):
+                _require(field not in payload or kept is None or str(payload[field]) == kept,
+                         f"A correction keeps the message's {field} ({kept}); send a new message for another.",
+                         f"/payload/{field}")
             errors = contracts.errors(tx.event_type, tx.schema_version, payload, prefix="/payload")
             if errors:
                 raise Problem(422, "Invalid payload", f"The payload does not match {tx.event_type}.", errors,
@@ -105,14 +127,11 @@ def exception_act(*, exception_id: int, action: str, actor: User, data: dict) ->
             exception.refresh_from_db()
         elif action == "cancel":
             _require(bool(reason), "Say why the delivery is cancelled.", "/reason")
-            if delivery is not None and not delivery.is_terminal():
-                delivery.status = DeliveryStatus.CANCELLED
-                delivery.save(update_fields=["status"])
-            if delivery is not None:
-                transaction_refresh_status(delivery.transaction_id, f"cancelled by {who}: {reason}")
+            _delivery_end(delivery, f"cancelled by {who}: {reason}")
             _close(exception, f"cancelled by {who}: {reason}", Status.CANCELLED)
         elif action == "resolve":
             _require(bool(reason), "Say how it was resolved.", "/reason")
+            _delivery_end(delivery, f"resolved outside the tower by {who}: {reason}")
             _close(exception, f"resolved by {who}: {reason}")
 
         audit_record(actor=actor, action=f"exception.{action}", obj=exception, before=before, reason=reason,

@@ -39,6 +39,7 @@ class TransactionStatus(models.TextChoices):
     DEAD = "dead", "Dead"
     UNROUTED = "unrouted", "Unrouted"
     IGNORED = "ignored", "Ignored"
+    CANCELLED = "cancelled", "Cancelled"  # every delivery was cancelled by a person
 
 
 class DeliveryStatus(models.TextChoices):

@@ -32,11 +32,11 @@ def page_mark(tx: Transaction) -> str:
 def older_than(queryset, mark: str):
     """Keyset paging: the rows after `mark` (stable while new rows arrive); all rows for no or a bad mark."""
     at_text, _, pk = mark.partition("|")
-    at = parse_datetime(at_text) if at_text else None
     try:
+        at = parse_datetime(at_text) if at_text else None  # a month 13 is a ValueError, not None
         pk = uuid.UUID(pk) if pk else None
     except ValueError:
-        pk = None
+        at = pk = None
     if at is None or pk is None:
         return queryset
     return queryset.filter(Q(received_at__lt=at) | Q(received_at=at, id__lt=pk))

@@ -18,8 +18,9 @@ def transaction_refresh_status(transaction_id, note: str) -> None:
     """Derive the transaction's status from its deliveries and record the step in its history."""
     tx = Transaction.objects.select_for_update().get(pk=transaction_id)
     statuses = set(tx.deliveries.values_list("status", flat=True))
-    if statuses == {DeliveryStatus.DELIVERED}:
-        new = TransactionStatus.DELIVERED
+    if statuses and statuses <= {DeliveryStatus.DELIVERED, DeliveryStatus.CANCELLED}:
+        # Done: what a person cancelled will not come, and nothing else is waiting.
+        new = TransactionStatus.DELIVERED if DeliveryStatus.DELIVERED in statuses else TransactionStatus.CANCELLED
     elif DeliveryStatus.DEAD in statuses:
         new = TransactionStatus.DEAD
     elif DeliveryStatus.REJECTED in statuses:

@@ -9,7 +9,7 @@ import pytest
 from controltower.models import AuditEntry
 from exceptions_queue.models import ExceptionCase
 from exceptions_queue.services import exception_raise
-from integrations.models import Delivery, Transaction
+from integrations.models import Delivery, System, Transaction
 from integrations.services.routing import transactions_route_received
 from tests.fixtures.events import released_event
 from tests.fixtures.pipeline import wait_until
@@ -81,7 +81,36 @@ def test_cancel_and_resolve_need_a_reason(client, alice, rejected):
     assert act(client, rejected, "resolve").json()["errors"][0]["pointer"] == "/reason"
     response = act(client, rejected, "cancel", reason="order was deleted in the ERP")
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    assert Delivery.objects.get(pk=rejected.delivery.pk).status == "rejected", "a finished delivery stays as it was"
+    assert Delivery.objects.get(pk=rejected.delivery.pk).status == "cancelled"
+    tx = Transaction.objects.get(pk=rejected.transaction.pk)
+    assert tx.status == "cancelled", "no longer failed: nothing is left to act on"
+    assert tx.history[-1]["note"].startswith("cancelled by alice: order was deleted")
+
+
+def test_resolve_ends_the_delivery_as_done_by_hand_and_the_transaction_is_done(client, alice, rejected):
+    west = System.objects.create(code="WMS-WEST", name="west", kind="WMS", adapter="wms_rest")
+    other = Delivery.objects.create(transaction=rejected.transaction, target=west, status="delivered")
+    client.force_login(alice)
+    assert act(client, rejected, "resolve", reason="posted by hand in the WMS").status_code == 200
+    assert Delivery.objects.get(pk=other.pk).status == "delivered"
+    assert Transaction.objects.get(pk=rejected.transaction.pk).status == "delivered"
+
+
+def test_a_delivered_delivery_is_not_resubmitted_or_posted_twice(client, alice, rejected):
+    Delivery.objects.filter(pk=rejected.delivery.pk).update(status="delivered")  # a replay got it through
+    client.force_login(alice)
+    payload = dict(rejected.transaction.canonical_payload)
+    response = act(client, rejected, "resubmit", payload=payload)
+    assert response.status_code == 422 and "already has it" in response.json()["detail"]
+    assert act(client, rejected, "retry").status_code == 422
+
+
+def test_a_correction_keeps_the_plant_and_the_order(client, alice, rejected):
+    client.force_login(alice)
+    for field, value in (("plant", "2000"), ("order_number", "9999999999")):
+        payload = {**rejected.transaction.canonical_payload, field: value}
+        response = act(client, rejected, "resubmit", payload=payload)
+        assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == f"/payload/{field}"
 
 
 def test_a_person_outside_the_role_or_plant_cannot_act(client, bob, rejected, plant_1000):
@@ -91,10 +120,12 @@ def test_a_person_outside_the_role_or_plant_cannot_act(client, bob, rejected, pl
     assert act(client, rejected, "retry").status_code == 403, "the planners' queue is not his"
 
 
-def test_assign_to_a_person(client, carol, alice, rejected):
+def test_assign_to_a_person(client, carol, alice, bob, rejected):
     client.force_login(carol)
     assert act(client, rejected, "assign", owner="alice").json()["owner"] == "alice"
     assert act(client, rejected, "assign", owner="nobody").status_code == 422
+    refused = act(client, rejected, "assign", owner="bob")  # a warehouse supervisor of plant 2000
+    assert refused.status_code == 422 and refused.json()["errors"][0]["pointer"] == "/owner"
 
 
 def test_map_value_adds_the_mapping_and_reprocesses_the_waiting_messages(client, carol, erp, plant_1000,

@@ -50,5 +50,6 @@ def test_older_pages_follow_on_without_gaps_while_new_rows_arrive(client, carol,
 def test_a_bad_page_mark_shows_the_newest_page(client, carol, erp, plant_1000):
     make(erp, plant_1000, "0000000001", timezone.now())
     client.force_login(carol)
-    for mark in ("garbage", "2026-01-01T00:00:00|not-a-uuid", "|"):
+    for mark in ("garbage", "2026-01-01T00:00:00|not-a-uuid", "|", "2026-13-01T00:00:00+00:00|" + "0" * 32,
+                 "9999-99-99|" + "0" * 32):
         assert "0000000001" in client.get("/transactions/", {"before": mark}).content.decode()
