@@ -28,3 +28,11 @@ def exception_raise(*, cause_key: str, category: str, role: str, title: str, det
                 occurrences=F("occurrences") + 1, updated_at=now
             )
     return ExceptionCase.objects.get(cause_key=cause_key, status=Status.OPEN)
+
+
+def exceptions_resolve(*, resolution: str, cause_key: str | None = None, delivery_id=None) -> int:
+    """Close the open exceptions of a cause, or of a delivery, whose problem went away by itself."""
+    open_ = ExceptionCase.objects.filter(status=Status.OPEN)
+    open_ = open_.filter(cause_key=cause_key) if cause_key is not None else open_.filter(delivery_id=delivery_id)
+    now = timezone.now()
+    return open_.update(status=Status.RESOLVED, resolved_at=now, updated_at=now, resolution=resolution)

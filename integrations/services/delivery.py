@@ -23,7 +23,7 @@ from django.utils import timezone
 from controltower.live import notify_transactions_changed
 from controltower.roles import Role
 from exceptions_queue.models import Category, Severity
-from exceptions_queue.services import exception_raise
+from exceptions_queue.services import exception_raise, exceptions_resolve
 from integrations import ratelimit
 from integrations.choices import AttemptOutcome, CircuitState, DeliveryStatus
 from integrations.connectors import connector_for
@@ -159,6 +159,9 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
         elif not outcome.permanent:
             circuit_record_failure(d.target, now)  # timeout, refused connection, 5xx, 429
         if isinstance(outcome, Receipt):
+            if d.attempt_count > 1 or d.last_error:  # it failed before: whatever that raised is over
+                exceptions_resolve(delivery_id=d.pk, resolution=f"delivered to {d.target.code} on attempt "
+                                                                f"{d.attempt_count}")
             d.status, d.delivered_at, d.target_reference = DeliveryStatus.DELIVERED, now, outcome.target_reference
             d.last_error = ""
             note = f"delivered to {d.target.code}" + (f" as {outcome.target_reference}" if outcome.target_reference else "")

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from controltower.roles import Role
 from exceptions_queue.models import Category, Severity
-from exceptions_queue.services import exception_raise
+from exceptions_queue.services import exception_raise, exceptions_resolve
 from integrations.choices import CircuitState, DeliveryStatus
 from integrations.doorbell import ring_deliveries
 from integrations.models import Delivery, MaintenanceWindow, System
@@ -62,9 +62,12 @@ class Gates:
 
 
 def circuit_record_success(system: System) -> None:
-    System.objects.filter(pk=system.pk).exclude(circuit_state=CircuitState.CLOSED, circuit_failures=0).update(
+    changed = System.objects.filter(pk=system.pk).exclude(circuit_state=CircuitState.CLOSED,
+                                                          circuit_failures=0).update(
         circuit_state=CircuitState.CLOSED, circuit_failures=0, circuit_opened_at=None
     )
+    if changed:  # it answers again: the outage's exception is over (the next outage opens its own)
+        exceptions_resolve(cause_key=f"circuit:{system.code}", resolution=f"{system.code} answers again: circuit closed")
 
 
 def circuit_record_failure(system: System, now: dt.datetime) -> bool:

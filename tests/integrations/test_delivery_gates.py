@@ -71,6 +71,8 @@ def test_the_circuit_opens_after_repeated_failures_and_holds_without_spending_at
     deliver_all()
     wms_east.refresh_from_db()
     assert wms_east.circuit_state == "closed" and wms_east.circuit_failures == 0
+    outage = ExceptionCase.objects.get(category="connectivity")
+    assert (outage.status, outage.resolution) == ("resolved", "WMS-EAST answers again: circuit closed")
     held_release()
     deliver_all()
     assert [s for s, _ in statuses(deliveries)] == ["delivered"] * 5

@@ -105,6 +105,26 @@ def test_the_last_failed_attempt_makes_the_delivery_dead_with_an_exception(recei
     assert deliveries_deliver_due(latency_class="immediate") == 0, "a dead delivery is not tried again"
 
 
+def test_a_delivery_that_gets_through_later_closes_its_exception(receive, released_to_wms_east, wms_east, sandbox):
+    """A replay (or any later attempt) delivers what was dead: the exception is resolved by itself,
+    so nobody acts on it again (a resubmit would post twice)."""
+    wms_east.max_attempts = 1
+    wms_east.save()
+    tx = receive()
+    transactions_route_received()
+    deliveries_deliver_due(latency_class="immediate")
+    assert ExceptionCase.objects.get(category="delivery_dead").status == "open"
+
+    wms_east.base_url = sandbox.system_url("WMS-EAST")
+    wms_east.save()
+    Delivery.objects.update(status="pending", next_attempt_at=timezone.now())  # as a replay does
+    deliveries_deliver_due(latency_class="immediate")
+
+    assert tx.deliveries.get().status == "delivered"
+    exception = ExceptionCase.objects.get(category="delivery_dead")
+    assert exception.status == "resolved" and exception.resolution == "delivered to WMS-EAST on attempt 2"
+
+
 def test_a_target_with_an_unknown_adapter_is_rejected_not_retried(receive, released_to_wms_east, wms_east):
     wms_east.adapter = "carrier_pigeon"
     wms_east.save()
