@@ -2,7 +2,7 @@
 
 By default (DESIGN §4): to the ERP, a completion waits until the order's material issues are
 delivered, so that the ERP never backflushes before the issue is posted; to any system, an
-order change waits for the order's release. A waiting delivery is *parked*; it is released when
+order change, cancellation or closing waits for the order's release. A waiting delivery is *parked*; it is released when
 its prerequisites are delivered, or raised as a sequence conflict when it waits too long.
 """
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 from controltower.roles import Role
 from exceptions_queue.models import Category, ExceptionCase, Status
 from exceptions_queue.services import exception_raise
-from integrations.choices import WAITING_DELIVERY_STATUSES, DeliveryStatus, SystemKind
+from integrations.choices import DeliveryStatus, SystemKind
 from integrations.doorbell import ring_deliveries
 from integrations.models import Delivery
 from integrations.services.transactions import transaction_refresh_status
@@ -25,6 +25,8 @@ from integrations.services.transactions import transaction_refresh_status
 PREREQUISITES: dict[tuple[str, str | None], tuple[str, ...]] = {
     ("production.completed", SystemKind.ERP): ("material.issued",),
     ("production_order.changed", None): ("production_order.released",),
+    ("production_order.cancelled", None): ("production_order.released",),
+    ("production_order.closed", None): ("production_order.released",),
 }
 
 
@@ -43,7 +45,9 @@ def waiting_for(delivery: Delivery) -> str:
         transaction__event_type__in=needed,
     ).exclude(pk=delivery.pk)
     statuses = set(earlier.values_list("status", flat=True))
-    if not statuses or statuses & set(WAITING_DELIVERY_STATUSES):
+    # Rejected or dead is not delivered: the ERP must not backflush an issue it refused. Only what a
+    # person cancelled is let go; a sequence conflict tells them when nothing comes.
+    if DeliveryStatus.DELIVERED not in statuses or statuses - {DeliveryStatus.DELIVERED, DeliveryStatus.CANCELLED}:
         return f"waits for {' and '.join(needed)} of {tx.business_key} to reach {delivery.target.code}"
     return ""
 

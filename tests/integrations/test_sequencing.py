@@ -29,7 +29,7 @@ def erp_target(erp, receiver, monkeypatch):
 def receive(plant_1000, erp_target, wms_east):
     mes = System.objects.create(code="MES-P1000", name="MES", kind=SystemKind.MES, adapter="mes_b2mml")
     senders = {"production.completed": mes, "material.issued": wms_east, "production_order.released": erp_target,
-               "production_order.changed": erp_target}
+               "production_order.changed": erp_target, "production_order.cancelled": erp_target}
     for event_type in senders:
         rule = RoutingRule.objects.create(name=f"{event_type} to ERP", event_type=event_type, plant=plant_1000)
         rule.targets.set([erp_target])
@@ -84,6 +84,28 @@ def test_a_change_waits_for_the_release(receive, receiver):
     receive("production_order.released", material="FG-100")
     deliver()
     assert receiver.types() == [("production_order.released", ORDER), ("production_order.changed", ORDER)]
+
+
+def test_a_cancellation_waits_for_the_release_it_cancels(receive, receiver):
+    cancel = receive("production_order.cancelled", reason="customer order withdrawn")
+    assert cancel.status == "parked"
+    receive("production_order.released", material="FG-100")
+    deliver()
+    assert receiver.types() == [("production_order.released", ORDER), ("production_order.cancelled", ORDER)]
+
+
+def test_a_rejected_issue_does_not_let_the_completion_through(receive, receiver):
+    """The ERP refused the issue: backflushing the completion now would post against stock never issued."""
+    issue = receive("material.issued", material="RM-210", quantity={"value": 100, "uom": "EA"})
+    Delivery.objects.filter(transaction=issue).update(status="rejected")
+    completion = receive("production.completed", quantity_good={"value": 48, "uom": "EA"})
+    assert completion.status == "parked"
+    deliver()
+    assert receiver.received == []
+
+    Delivery.objects.filter(transaction=issue).update(status="pending", next_attempt_at=timezone.now())  # fixed
+    deliver()
+    assert receiver.types() == [("material.issued", ORDER), ("production.completed", ORDER)]
 
 
 def test_a_delivery_parked_too_long_becomes_one_sequence_conflict(receive, settings):
