@@ -83,6 +83,7 @@ class AttemptOutcome(models.TextChoices):
     IN_FLIGHT = "in_flight", "In flight"
     DELIVERED = "delivered", "Delivered"
     TRANSIENT_ERROR = "transient_error", "Transient error"
+    PROBE_FAILED = "probe_failed", "Circuit probe failed"  # not counted against the delivery's attempts
     REJECTED = "rejected", "Rejected"
     LOST = "lost", "Lost (worker died)"
 
@@ -101,6 +102,7 @@ STATUS_PRESENTATION = {
     "retrying": ("amber", "↻"),
     "in_flight": ("amber", "↻"),
     "transient_error": ("amber", "↻"),
+    "probe_failed": ("amber", "↻"),
     "failed": ("red", "✕"),
     "rejected": ("red", "✕"),
     "dead": ("red", "✕"),

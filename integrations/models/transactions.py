@@ -130,6 +130,10 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         return f"{self.transaction_id} → {self.target.code} ({self.status})"
 
+    def attempts_spent(self) -> int:
+        """Attempts counted against the target's max_attempts: failed circuit probes are not."""
+        return self.attempt_count - self.attempts.filter(outcome=AttemptOutcome.PROBE_FAILED).count()
+
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_DELIVERY_STATUSES
 

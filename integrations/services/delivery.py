@@ -141,11 +141,15 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
             return DeliveryStatus.CANCELLED
         attempt = claimed.attempt
         attempt.finished_at = now
+        # A half-open circuit lets one delivery through to ask whether the target is back: if it is
+        # not, that was the circuit's question, not one of the delivery's attempts.
+        probe = d.target.circuit_state == CircuitState.HALF_OPEN
         if isinstance(outcome, Receipt):
             attempt.outcome, attempt.http_status = AttemptOutcome.DELIVERED, outcome.http_status
             attempt.response_excerpt = outcome.response_excerpt
         else:
-            attempt.outcome = AttemptOutcome.REJECTED if outcome.permanent else AttemptOutcome.TRANSIENT_ERROR
+            attempt.outcome = (AttemptOutcome.REJECTED if outcome.permanent else
+                               AttemptOutcome.PROBE_FAILED if probe else AttemptOutcome.TRANSIENT_ERROR)
             attempt.http_status, attempt.error_class = outcome.http_status, outcome.error_class
             attempt.response_excerpt = outcome.response_excerpt or str(outcome)
         attempt.save(update_fields=["finished_at", "outcome", "http_status", "error_class", "response_excerpt"])
@@ -154,10 +158,11 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
             # Our lease ran out and another worker took the delivery over; its result stands.
             return d.status
         d.lease_owner, d.lease_expires_at = "", None
+        circuit_opened = False
         if isinstance(outcome, Receipt) or (outcome.permanent and outcome.http_status):
             circuit_record_success(d.target)  # it answered for itself: up, whatever it thought of the content
         elif not outcome.permanent:
-            circuit_record_failure(d.target, now)  # timeout, refused connection, 5xx, 429
+            circuit_opened = circuit_record_failure(d.target, now)  # timeout, refused connection, 5xx, 429
         if isinstance(outcome, Receipt):
             if d.attempt_count > 1 or d.last_error:  # it failed before: whatever that raised is over
                 exceptions_resolve(delivery_id=d.pk, resolution=f"delivered to {d.target.code} on attempt "
@@ -174,7 +179,13 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
                 title=f"{d.target.code} rejected {d.transaction.event_type} {d.transaction.business_key}",
                 detail=str(outcome),
             )
-        elif d.attempt_count >= d.target.max_attempts:
+        elif circuit_opened:
+            # Held like the rest of the target's deliveries, in its place (oldest first), not sent to
+            # the back behind a long backoff.
+            d.status, d.last_error = DeliveryStatus.HELD, str(outcome)
+            d.held_reason = f"circuit open: {d.target.code} did not answer"
+            note = f"attempt to {d.target.code} failed and its circuit opened; held until it answers"
+        elif d.attempts_spent() >= d.target.max_attempts:
             d.status, d.last_error = DeliveryStatus.DEAD, str(outcome)
             note = f"dead after {d.attempt_count} attempts to {d.target.code}"
             exception_raise(
@@ -190,7 +201,8 @@ def delivery_record_outcome(claimed: Claimed, outcome: Receipt | ConnectorError,
             note = f"attempt {d.attempt_count} to {d.target.code} failed; retry in {delay:.1f} s"
             latency_class = d.latency_class
             db_transaction.on_commit(lambda: ring_deliveries(latency_class, countdown=delay))
-        d.held_reason = ""
+        if d.status != DeliveryStatus.HELD:
+            d.held_reason = ""
         d.save(update_fields=["status", "delivered_at", "target_reference", "last_error", "next_attempt_at",
                               "lease_owner", "lease_expires_at", "held_reason"])
         transaction_refresh_status(d.transaction_id, note)
@@ -213,7 +225,7 @@ def deliveries_deliver_due(*, latency_class: str, batch_size: int | None = None,
                 delivery_unclaim(claimed, f"circuit of {target.code} opened")
                 continue
             status = delivery_record_outcome(claimed, delivery_send(claimed), worker=worker)
-            if status == DeliveryStatus.RETRYING:
+            if status in (DeliveryStatus.RETRYING, DeliveryStatus.HELD):
                 failing.add(target.pk)
             elif status in ANSWERED:
                 answered[claimed.delivery] = status

@@ -178,3 +178,35 @@ def test_a_target_answering_503_counts_toward_the_circuit_and_a_rejection_does_n
         assert wms_east.circuit_state == "open"
     finally:
         sandbox.clear_fault("WMS-EAST")
+
+
+def test_a_failed_probe_spends_no_attempt_and_keeps_its_place(orders, wms_east, sandbox):
+    """A long outage: each half-open probe that fails is the circuit's question, not the delivery's
+    attempt, and the probe stays first in line instead of going to the back behind a backoff."""
+    wms_east.base_url, wms_east.circuit_threshold = CLOSED_PORT_URL, 1
+    wms_east.save()
+    deliveries = orders(3)
+    deliver_all()
+    assert statuses(deliveries) == [("held", 1), ("held", 0), ("held", 0)]
+
+    System.objects.filter(pk=wms_east.pk).update(max_attempts=2)
+    for _ in range(3):  # three cool-downs pass; each probe fails
+        System.objects.filter(pk=wms_east.pk).update(circuit_opened_at=timezone.now() - dt.timedelta(minutes=5))
+        assert held_release() == 1
+        deliver_all()
+        assert [s for s, _ in statuses(deliveries)] == ["held"] * 3, "the probe keeps its place"
+        wms_east.refresh_from_db()
+        assert wms_east.circuit_state == "open"
+    probe = Delivery.objects.get(pk=deliveries[0].pk)
+    assert list(probe.attempts.values_list("outcome", flat=True)) == ["transient_error"] + ["probe_failed"] * 3
+    assert probe.attempts_spent() == 1, "with 2 attempts allowed, three failed probes did not make it dead"
+
+    System.objects.filter(pk=wms_east.pk).update(base_url=sandbox.system_url("WMS-EAST"),
+                                                 circuit_opened_at=timezone.now() - dt.timedelta(minutes=5))
+    held_release()
+    deliver_all()
+    held_release()
+    deliver_all()
+    delivered = list(Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).order_by("delivered_at", "id")
+                     .values_list("pk", flat=True))
+    assert delivered == [d.pk for d in deliveries], "drained oldest first, the old probe included"
