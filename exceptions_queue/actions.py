@@ -116,8 +116,10 @@ def exception_act(*, exception_id: int, action: str, actor: User, data: dict) ->
         elif action == "map_value":
             _require(exception.category == Category.MAPPING, "Only a mapping exception takes a value mapping.")
             _, system, domain, value = exception.cause_key.split(":", 3)
-            canonical = str(data.get("canonical_value") or "").strip()
-            _require(bool(canonical), "Name the canonical value.", "/canonical_value")
+            canonical = data.get("canonical_value")
+            _require(isinstance(canonical, str) and bool(canonical.strip()), "Name the canonical value (a text).",
+                     "/canonical_value")
+            canonical = canonical.strip()
             _require(domain in MappingDomain.values, f"Unknown domain {domain!r}.")
             source = exception.transaction.source if exception.transaction else None
             _require(source is not None and source.code == system, "The system of this exception is unknown.")

@@ -70,6 +70,11 @@ class CircuitState(models.TextChoices):
     HALF_OPEN = "half_open", "Half-open"
 
 
+# Canonical units (UN/ECE Rec 20 common codes, as plants write them).
+CANONICAL_UOMS = frozenset({"EA", "KG", "G", "T", "L", "ML", "M", "CM", "MM", "M2", "M3", "PAL", "BOX", "SET",
+                            "H", "MIN"})
+
+
 class MappingDomain(models.TextChoices):
     UOM = "uom", "Unit of measure"
     MATERIAL = "material", "Material"

@@ -110,7 +110,7 @@ class ValueMappingSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ValueMapping
-        fields = ["id", "system", "domain", "external_value", "canonical_value", "created_at"]
+        fields = ["id", "system", "domain", "external_value", "canonical_value", "outbound", "created_at"]
 
 
 class ServiceLevelSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ import zoneinfo
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from integrations.choices import LatencyClass, MappingDomain
+from integrations.choices import CANONICAL_UOMS, LatencyClass, MappingDomain
 
 
 class ValueMapping(models.Model):
@@ -16,16 +16,40 @@ class ValueMapping(models.Model):
     domain = models.CharField(max_length=16, choices=MappingDomain.choices)
     external_value = models.CharField(max_length=100, help_text="as the system writes it")
     canonical_value = models.CharField(max_length=100)
+    outbound = models.BooleanField(
+        default=False, help_text="the value sent to the system for this canonical value: one per system, domain and "
+                                 "canonical value; the first mapping of a value is it, later ones are inbound aliases")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["system__code", "domain", "external_value"]
         constraints = [
             models.UniqueConstraint(fields=["system", "domain", "external_value"], name="mapping_unique_external"),
+            models.UniqueConstraint(fields=["system", "domain", "canonical_value"], condition=models.Q(outbound=True),
+                                    name="mapping_one_outbound_value"),
         ]
 
     def __str__(self) -> str:
         return f"{self.system.code} {self.domain}: {self.external_value} ↔ {self.canonical_value}"
+
+    def save(self, *args, **kwargs):
+        """Adding an inbound alias (ST as well as PC for EA) must never change what is sent out."""
+        siblings = ValueMapping.objects.filter(system_id=self.system_id, domain=self.domain,
+                                               canonical_value=self.canonical_value, outbound=True).exclude(pk=self.pk)
+        if self.outbound:
+            siblings.update(outbound=False)  # chosen explicitly: it takes over
+        elif not siblings.exists():
+            self.outbound = True
+        super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None):
+        # save() hands the outbound role over to a mapping chosen explicitly: not an error here.
+        super().validate_constraints(exclude={*(exclude or ()), "outbound"})
+
+    def clean(self):
+        if self.domain == MappingDomain.UOM and self.canonical_value not in CANONICAL_UOMS:
+            raise ValidationError({"canonical_value": f"{self.canonical_value!r} is not a canonical unit "
+                                                      f"({', '.join(sorted(CANONICAL_UOMS))})"})
 
 
 class MaintenanceWindow(models.Model):

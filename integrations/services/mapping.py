@@ -15,7 +15,7 @@ from django.utils import timezone
 from controltower.roles import Role
 from exceptions_queue.models import Category, ExceptionCase, Status
 from exceptions_queue.services import exception_raise
-from integrations.choices import MappingDomain, TransactionStatus
+from integrations.choices import CANONICAL_UOMS, MappingDomain, TransactionStatus
 from integrations.doorbell import ring_router
 from integrations.models import System, Transaction, ValueMapping
 
@@ -28,9 +28,7 @@ DOMAIN_OF_KEY = {
     "to_location": MappingDomain.LOCATION,
     "movement_type": MappingDomain.MOVEMENT_TYPE,
 }
-# Canonical units (UN/ECE Rec 20 common codes, as plants write them).
-CANONICAL_UOMS = frozenset({"EA", "KG", "G", "T", "L", "ML", "M", "CM", "MM", "M2", "M3", "PAL", "BOX", "SET",
-                            "H", "MIN"})
+
 
 
 @dataclass
@@ -51,9 +49,10 @@ class Vocabulary:
     def __init__(self, system: System):
         self.system = system
         rows = list(ValueMapping.objects.filter(system=system).values_list("domain", "external_value",
-                                                                           "canonical_value"))
-        self.to_canonical = {(d, e): c for d, e, c in rows}
-        self.to_external = {(d, c): e for d, e, c in rows}
+                                                                           "canonical_value", "outbound"))
+        self.to_canonical = {(d, e): c for d, e, c, _ in rows}
+        # Several spellings may mean one canonical value inbound; only the outbound one is sent.
+        self.to_external = {(d, c): e for d, e, c, outbound in rows if outbound}
 
     def canonical(self, domain: str, value: str, pointer: str) -> str:
         mapped = self.to_canonical.get((domain, value))

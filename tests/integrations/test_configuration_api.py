@@ -305,14 +305,14 @@ def test_value_mappings_are_created_filtered_edited_and_deleted_with_audit(as_ca
         "WMS-EAST"]
 
     mapping_id = created.json()["id"]
-    edited = as_carol("patch", f"/api/v1/value-mappings/{mapping_id}", {"canonical_value": "PCE"})
-    assert edited.status_code == 200 and edited.json()["canonical_value"] == "PCE"
+    edited = as_carol("patch", f"/api/v1/value-mappings/{mapping_id}", {"canonical_value": "KG"})
+    assert edited.status_code == 200 and edited.json()["canonical_value"] == "KG"
     assert as_carol("delete", f"/api/v1/value-mappings/{mapping_id}").status_code == 204
     assert not ValueMapping.objects.filter(pk=mapping_id).exists()
     entries = AuditEntry.objects.filter(object_type="integrations.valuemapping", object_id=str(mapping_id))
     trail = [(e.action, (e.before or {}).get("canonical_value"), (e.after or {}).get("canonical_value"))
              for e in entries.order_by("at", "id")]
-    assert trail == [("create", None, "EA"), ("change", "EA", "PCE"), ("delete", "PCE", None)]
+    assert trail == [("create", None, "EA"), ("change", "EA", "KG"), ("delete", "KG", None)]
     assert all(e.actor == carol for e in entries)
 
 

@@ -104,3 +104,38 @@ def test_a_mapping_added_through_the_api_reprocesses_the_waiting_messages(client
     assert response.status_code == 201, response.content
     waiting.refresh_from_db()
     assert waiting.status == "received" and "added: reprocessing" in waiting.history[-1]["note"]
+
+
+def test_an_inbound_alias_never_changes_what_is_sent_out(erp, carol):
+    """The ERP writes PC; a second spelling ST is mapped to EA too. Outbound, EA must still be PC:
+    otherwise every posting to the ERP would suddenly carry a unit it does not know."""
+    from integrations.services.mapping import data_localize
+
+    add_mapping(erp, carol)
+    alias = value_mapping_save(mapping=ValueMapping(system=erp), actor=carol,
+                               fields={"domain": "uom", "external_value": "ST", "canonical_value": "EA"})
+    assert alias.outbound is False
+    assert data_localize({"uom": "EA"}, erp) == {"uom": "PC"}
+
+    value_mapping_save(mapping=alias, actor=carol, fields={"outbound": True})  # chosen explicitly: it takes over
+    assert data_localize({"uom": "EA"}, erp) == {"uom": "ST"}
+    assert list(ValueMapping.objects.filter(outbound=True).values_list("external_value", flat=True)) == ["ST"]
+
+
+def test_a_unit_mapping_must_name_a_canonical_unit(client, erp, carol):
+    client.force_login(carol)
+    response = client.post("/api/v1/value-mappings", {"system": "ERP-S4", "domain": "uom", "external_value": "PCX",
+                                                      "canonical_value": "NOT-A-CANONICAL-UNIT"},
+                           content_type="application/json")
+    assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/canonical_value"
+
+
+def test_map_value_takes_only_a_text(client, receive, carol):
+    receive("1000000001")
+    transactions_route_received()
+    exception = ExceptionCase.objects.get(category="mapping")
+    client.force_login(carol)
+    response = client.post(f"/api/v1/exceptions/{exception.pk}/map_value", data={"canonical_value": {"a": 1}},
+                           content_type="application/json")
+    assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/canonical_value"
+    assert not ValueMapping.objects.exists()
