@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+
+from controltower.runtime import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 # The product's processes; each is sampled with its whole process tree.
@@ -47,11 +48,6 @@ def postgres_server_url() -> str:
     db = settings.DATABASES["default"]
     return f"postgresql://{db['USER']}@{db['HOST']}:{db['PORT']}"
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

