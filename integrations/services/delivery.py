@@ -96,6 +96,8 @@ def deliveries_claim(*, latency_class: str, batch_size: int, worker: str) -> Cla
             d.lease_owner, d.lease_expires_at = worker, lease_until
             d.attempt_count += 1
             claimed.append(d)
+        # A lease that ran out before the sweeper saw it: the dead worker's attempt ends here, as lost.
+        attempts_lose([d.pk for d in due if d.lease_owner], now)
         Delivery.objects.bulk_update(held, ["status", "held_reason"])
         Delivery.objects.bulk_update(deferred, ["next_attempt_at"])
         Delivery.objects.bulk_update(claimed, ["lease_owner", "lease_expires_at", "attempt_count"])
@@ -258,9 +260,15 @@ def leases_expire() -> int:
             .filter(lease_expires_at__lt=now)
             .values_list("pk", flat=True)
         )
-        Attempt.objects.filter(delivery_id__in=stale, outcome=AttemptOutcome.IN_FLIGHT).update(
+        attempts_lose(stale, now)
+        Delivery.objects.filter(pk__in=stale).update(lease_owner="", lease_expires_at=None)
+    return len(stale)
+
+
+def attempts_lose(delivery_ids: list, now) -> None:
+    """Close the in-flight attempts of these deliveries, whose worker died holding them."""
+    if delivery_ids:
+        Attempt.objects.filter(delivery_id__in=delivery_ids, outcome=AttemptOutcome.IN_FLIGHT).update(
             outcome=AttemptOutcome.LOST, finished_at=now, error_class="lease_expired",
             response_excerpt="the worker holding this delivery stopped before recording an outcome",
         )
-        Delivery.objects.filter(pk__in=stale).update(lease_owner="", lease_expires_at=None)
-    return len(stale)

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from tests.fixtures.events import released_event
+from tests.fixtures.pipeline import ARTIFACTS
 from tests.fixtures.stack import DemoStack, accepts
 
 pytestmark = pytest.mark.pipeline
@@ -23,6 +24,8 @@ def stack(tmp_path_factory):
     stack.start()
     yield stack
     stack.stop()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "resilience-stack.log").write_text(stack.log)  # what each process printed, for a failure
 
 
 def ledger_postings(stack: DemoStack, system: str, keys: set[str]) -> Counter:

@@ -153,6 +153,21 @@ def test_a_dead_workers_lease_expires_and_its_late_result_does_not_count(receive
     assert tx.deliveries.get().lease_owner == "worker-b"
 
 
+def test_a_lease_that_ran_out_before_the_sweeper_came_closes_the_dead_workers_attempt(receive,
+                                                                                        released_to_wms_east):
+    """Another worker may claim an expired lease before the sweeper runs: the old attempt must not
+    stay "in flight" forever once the delivery has moved on."""
+    receive()
+    transactions_route_received()
+    [claimed_by_a] = deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-a").claimed
+    Delivery.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))  # worker-a died
+
+    [claimed_by_b] = deliveries_claim(latency_class="immediate", batch_size=10, worker="worker-b").claimed
+
+    assert Attempt.objects.get(pk=claimed_by_a.attempt.pk).outcome == "lost"
+    assert claimed_by_b.attempt.number == 2
+
+
 @pytest.mark.parametrize("attempt", [1, 2, 5, 12])
 def test_retry_delays_use_full_jitter_under_the_cap(attempt):
     ceiling = min(600.0, 2.0 * 2 ** (attempt - 1))
