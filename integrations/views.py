@@ -49,7 +49,9 @@ def transaction_list(request):
     )
     filterset = TransactionFilterSet(request.GET, queryset=base)
     before = request.GET.get("before", "")
-    rows = list(older_than(filterset.qs.order_by("-received_at", "-id"), before)[: PAGE_SIZE + 1])
+    # A filter that does not parse shows its error and no rows, never the unfiltered list.
+    shown = filterset.qs if filterset.is_valid() else base.none()
+    rows = list(older_than(shown.order_by("-received_at", "-id"), before)[: PAGE_SIZE + 1])
     context = {
         "filterset": filterset,
         "transactions": rows[:PAGE_SIZE],

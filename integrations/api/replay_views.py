@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from controltower.api import Problem, pointers
+from controltower.api import CheckedCursorPagination, Problem, pointers
 from integrations.api.authentication import IsPerson
 from integrations.api.views import PROBLEM
 from integrations.models import ReplayItem, ReplayJob, Transaction
@@ -103,6 +103,16 @@ class ReplayJobSerializer(serializers.ModelSerializer):
         return job.targets[0] if job.since and job.targets else None
 
 
+class ReplayJobSummarySerializer(ReplayJobSerializer):
+    class Meta(ReplayJobSerializer.Meta):
+        fields = [f for f in ReplayJobSerializer.Meta.fields if f not in ("items", "items_next")]
+
+
+class NewestJobsFirst(CheckedCursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+
+
 class ItemsPageSerializer(serializers.Serializer):
     offset = serializers.IntegerField(min_value=0, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=ITEMS_PAGE, default=ITEMS_PAGE)
@@ -158,9 +168,15 @@ class TransactionReplayApi(APIView):
 
 
 class ReplayJobCreateApi(APIView):
-    """Bulk replay by transaction filters, or "replay missing" to one system since a time."""
+    """Bulk replay by transaction filters, or "replay missing" to one system since a time; the jobs, newest first."""
 
     permission_classes = [IsReplayer]
+
+    @extend_schema(responses={200: ReplayJobSummarySerializer(many=True), 403: PROBLEM})
+    def get(self, request):
+        paginator = NewestJobsFirst()
+        jobs = paginator.paginate_queryset(ReplayJob.objects.select_related("created_by"), request, view=self)
+        return paginator.get_paginated_response(ReplayJobSummarySerializer(jobs, many=True).data)
 
     @extend_schema(
         request=BulkReplayInputSerializer,

@@ -95,7 +95,9 @@ class MaintenanceWindow(models.Model):
         elif self.weekday is None or self.start_time is None or not self.duration_minutes:
             raise ValidationError("A weekly window needs a weekday, a start time and a duration.")
         elif self.weekday > 6:
-            raise ValidationError({"weekday": "0 (Monday) to 6 (Sunday)"})
+            raise ValidationError({"weekday": f"{self.weekday} is no weekday: 0 (Monday) to 6 (Sunday)"})
+        elif self.duration_minutes > 7 * 24 * 60:
+            raise ValidationError({"duration_minutes": "a weekly window lasts at most a week (10080 minutes)"})
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

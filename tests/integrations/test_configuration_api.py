@@ -359,6 +359,8 @@ def test_a_weekly_window_is_created_and_a_bad_edit_refused_by_the_models_rules(a
     window_id = created.json()["id"]
     # The model's clean(): a weekday past Sunday, then a one-off without its times.
     assert_problem(as_carol("patch", f"/api/v1/maintenance-windows/{window_id}", {"weekday": 9}), 422, "/weekday")
+    assert_problem(as_carol("patch", f"/api/v1/maintenance-windows/{window_id}", {"duration_minutes": 99999999}), 422,
+                   "/duration_minutes")
     assert_problem(as_carol("patch", f"/api/v1/maintenance-windows/{window_id}", {"kind": "one_off"}), 422, "/")
     window = MaintenanceWindow.objects.get()
     assert (window.kind, window.weekday) == ("weekly", 6), "a refused edit changes nothing"

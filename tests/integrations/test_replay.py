@@ -370,6 +370,19 @@ def test_a_job_shows_its_items_a_page_at_a_time(client, carol, routed, rings):
     assert client.get("/api/v1/replays/999999").status_code == 404
 
 
+def test_replay_jobs_are_listed_newest_first_without_their_items(client, carol, alice, routed, rings):
+    routed("1000000001")
+    older = replay_job_create(actor=carol, reason="WMS restored from backup", filters={"plant": "1000"})
+    newer = replay_job_create(actor=carol, reason="second pass", filters={"plant": "1000"}, dry_run=True)
+    client.force_login(carol)
+    jobs = client.get("/api/v1/replays").json()["results"]
+    assert [(j["id"], j["reason"], j["dry_run"]) for j in jobs] == [
+        (newer.pk, "second pass", True), (older.pk, "WMS restored from backup", False)]
+    assert "items" not in jobs[0] and jobs[0]["created_by"] == "carol"
+    client.force_login(alice)
+    assert client.get("/api/v1/replays").status_code == 403, "replays are for integration admins"
+
+
 def test_bulk_filters_are_checked_with_pointers(client, carol, db):
     client.force_login(carol)
     response = post(client, "/api/v1/replays", {"reason": "x", "filters": {

@@ -53,3 +53,10 @@ def test_a_bad_page_mark_shows_the_newest_page(client, carol, erp, plant_1000):
     for mark in ("garbage", "2026-01-01T00:00:00|not-a-uuid", "|", "2026-13-01T00:00:00+00:00|" + "0" * 32,
                  "9999-99-99|" + "0" * 32):
         assert "0000000001" in client.get("/transactions/", {"before": mark}).content.decode()
+
+
+def test_a_filter_that_does_not_parse_shows_its_error_and_no_rows(client, carol, erp, plant_1000):
+    make(erp, plant_1000, "0000000001", timezone.now())
+    client.force_login(carol)
+    page = client.get("/transactions/", {"received_after": "not a date"}).content.decode()
+    assert 'role="alert"' in page and "0000000001" not in page
