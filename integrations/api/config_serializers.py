@@ -3,6 +3,9 @@
 These check shape and references only; the services apply the models' own rules and audit.
 """
 
+import datetime as dt
+
+from django.utils import timezone
 from rest_framework import serializers
 
 from controltower.models import Plant
@@ -123,14 +126,33 @@ class ServiceLevelSerializer(serializers.ModelSerializer):
         fields = ["id", "event_type", "latency_class", "plant", "max_seconds"]
 
 
+class PlantTimeField(serializers.DateTimeField):
+    """A date-time; one without a UTC offset is left for the serializer to read in plant time."""
+
+    def enforce_timezone(self, value):
+        return value if timezone.is_naive(value) else super().enforce_timezone(value)
+
+
 class MaintenanceWindowSerializer(serializers.ModelSerializer):
     system = system_field(allow_null=True, required=False)
     plant = plant_field()
+    starts_at = PlantTimeField(required=False, allow_null=True,
+                               help_text="one-off: start; without a UTC offset, in the plant's time (UTC when the "
+                                         "window has no plant)")
+    ends_at = PlantTimeField(required=False, allow_null=True, help_text="one-off: end; read like starts_at")
 
     class Meta:
         model = MaintenanceWindow
         fields = ["id", "name", "system", "plant", "kind", "starts_at", "ends_at", "weekday", "start_time",
                   "duration_minutes", "is_active"]
+
+    def validate(self, attrs):
+        plant = attrs["plant"] if "plant" in attrs else getattr(self.instance, "plant", None)
+        zone = plant.tz if plant else dt.UTC
+        for name in ("starts_at", "ends_at"):
+            if attrs.get(name) and timezone.is_naive(attrs[name]):
+                attrs[name] = timezone.make_aware(attrs[name], zone)
+        return attrs
 
 
 class RuleRefSerializer(serializers.Serializer):

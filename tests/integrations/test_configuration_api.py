@@ -605,3 +605,15 @@ def test_a_rule_for_one_sender_and_no_target_records_only(client, carol, plant_1
     unknown = client.post("/api/v1/routing-rules", content_type="application/json", data={
         "name": "x", "event_type": "material.issued", "source": "NOPE", "targets": []})
     assert unknown.status_code == 422 and unknown.json()["errors"][0]["pointer"] == "/source"
+
+
+def test_a_one_off_window_without_an_offset_is_in_plant_time(as_carol, wms_east, plant_1000, plant_2000):
+    """Planners write "Sunday 02:00" as the plant's clock shows it; an explicit offset is kept as sent."""
+    for plant, sent, stored_utc in (("1000", "2026-12-06T02:00:00", "2026-12-06T01:00:00Z"),
+                                    ("2000", "2026-12-06T02:00:00", "2026-12-06T07:00:00Z"),
+                                    ("1000", "2026-12-06T02:00:00+00:00", "2026-12-06T02:00:00Z")):
+        created = as_carol("post", "/api/v1/maintenance-windows", {
+            "name": f"upgrade {plant}", "system": "WMS-EAST", "plant": plant, "kind": "one_off",
+            "starts_at": sent, "ends_at": "2026-12-06T23:00:00+00:00"})
+        assert created.status_code == 201, created.content
+        assert created.json()["starts_at"] == stored_utc
