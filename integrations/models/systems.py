@@ -1,5 +1,6 @@
 """External systems and the API keys they authenticate with."""
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -38,6 +39,15 @@ class System(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def save(self, *args, **kwargs):
+        if not self.paused:
+            self.paused_reason = ""  # a reason belongs to one pause; the next one gives its own
+        super().save(*args, **kwargs)
+
+    def clean(self):
+        if self.paused and not self.paused_reason.strip():
+            raise ValidationError({"paused_reason": "say why deliveries are paused: every held delivery shows it"})
 
 
 class ApiKey(HashedKey):

@@ -182,6 +182,13 @@ def test_a_system_edit_is_audited_before_and_after(as_carol, erp, plant_1000):
                                                                                             ["1000"])
 
 
+def test_a_pause_needs_a_reason_and_unpausing_clears_it(as_carol, erp):
+    assert_problem(as_carol("patch", "/api/v1/systems/ERP-S4", {"paused": True}), 422, "/paused_reason")
+    assert as_carol("patch", "/api/v1/systems/ERP-S4", {"paused": True, "paused_reason": "period close"}).json()[
+        "paused_reason"] == "period close"
+    assert as_carol("patch", "/api/v1/systems/ERP-S4", {"paused": False}).json()["paused_reason"] == ""
+
+
 def test_a_systems_code_and_circuit_cannot_be_edited(as_carol, erp):
     assert_problem(as_carol("patch", "/api/v1/systems/ERP-S4", {"code": "ERP-NEW"}), 422, "/code")
     as_carol("patch", "/api/v1/systems/ERP-S4", {"circuit_state": "open"})
