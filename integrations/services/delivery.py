@@ -80,6 +80,8 @@ def deliveries_claim(*, latency_class: str, batch_size: int, worker: str) -> Cla
             .filter(latency_class=latency_class)
             .order_by("next_attempt_at", "id")[:batch_size]
         )
+        # A lease that ran out before the sweeper saw it: the dead worker's attempt ends here, as lost.
+        expired_leases = [d.pk for d in due if d.lease_owner]
         claimed, held, deferred = [], [], []
         for d in due:
             reason = gates.hold_reason(d)
@@ -96,8 +98,7 @@ def deliveries_claim(*, latency_class: str, batch_size: int, worker: str) -> Cla
             d.lease_owner, d.lease_expires_at = worker, lease_until
             d.attempt_count += 1
             claimed.append(d)
-        # A lease that ran out before the sweeper saw it: the dead worker's attempt ends here, as lost.
-        attempts_lose([d.pk for d in due if d.lease_owner], now)
+        attempts_lose(expired_leases, now)
         Delivery.objects.bulk_update(held, ["status", "held_reason"])
         Delivery.objects.bulk_update(deferred, ["next_attempt_at"])
         Delivery.objects.bulk_update(claimed, ["lease_owner", "lease_expires_at", "attempt_count"])
