@@ -132,8 +132,11 @@ def _prepare(source: System, event: dict, plants: PlantsByCode) -> Transaction:
                         "detail": f"{source.code} serves plant(s) "
                                   f"{', '.join(sorted(p.code for p in source.plants.all()))}"}],
                       slug="plant-not-served")
-    source_time = rfc3339_parse(event["time"]) if event.get("time") else None
-    time_problem = storable_time_problem(source_time) if source_time else ""
+    try:
+        source_time = rfc3339_parse(event["time"]) if event.get("time") else None
+        time_problem = storable_time_problem(source_time) if source_time else ""
+    except ValueError as e:  # valid RFC 3339 Python cannot hold, such as a leap second (23:59:60)
+        source_time, time_problem = None, f"cannot be read: {e}"
     if time_problem:
         raise Problem(422, "Invalid event time", f"The event time {event['time']!r} cannot be kept.",
                       [{"pointer": "/time", "detail": time_problem}], slug="invalid-event")

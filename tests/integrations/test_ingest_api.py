@@ -224,6 +224,7 @@ def _with(event: dict, path: str, value) -> dict:
     pytest.param(_with(released_event(), "time", "0001-01-01T00:00:00+14:00"), 422, "/time", id="year 0 in UTC"),
     pytest.param(_with(released_event(), "time", "9999-12-31T23:59:59-14:00"), 422, "/time", id="year 10000 in UTC"),
     pytest.param(_with(released_event(), "time", "2026-11-23T08:00:00-23:59"), 422, "/time", id="offset -23:59"),
+    pytest.param(_with(released_event(), "time", "2016-12-31T23:59:60Z"), 422, "/time", id="leap second"),
 ])
 def test_what_postgresql_cannot_store_is_refused_with_a_pointer_and_kept(post, body, status, pointer):
     """A value the database cannot keep must never be accepted (it would fail every later read) nor be a 500."""
