@@ -10,6 +10,8 @@ class IngestResultSerializer(serializers.Serializer):
     correlation_id = serializers.CharField()
     status = serializers.CharField()
     duplicate = serializers.BooleanField()
+    content_differs = serializers.BooleanField(
+        default=False, help_text="a duplicate whose content is not the first copy's: not applied, kept in quarantine")
 
 
 class AttemptSerializer(serializers.ModelSerializer):

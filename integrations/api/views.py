@@ -28,6 +28,7 @@ from integrations.services.inbound import inbound_ingest
 from integrations.services.ingest import (
     EXCERPT_BYTES,
     quarantine_keep,
+    quarantine_keep_differing_copy,
     transaction_ingest,
     transactions_ingest_batch,
 )
@@ -114,9 +115,12 @@ class EventIngestApi(APIView):
             quarantine_keep(source=system, endpoint=request.path, content_type=request.content_type or "",
                             raw=raw, size=size, problem=problem)
             raise
+        if result.content_differs:
+            quarantine_keep_differing_copy(source=system, endpoint=request.path,
+                                           content_type=request.content_type or "", raw=raw, result=result)
         tx = result.transaction
         body = {"transaction_id": tx.pk, "correlation_id": tx.correlation_id, "status": tx.status,
-                "duplicate": result.duplicate}
+                "duplicate": result.duplicate, "content_differs": result.content_differs}
         return Response(IngestResultSerializer(body).data,
                         status=status.HTTP_200_OK if result.duplicate else status.HTTP_202_ACCEPTED)
 
@@ -135,10 +139,14 @@ def batch_results(outcomes, request, system, content_type: str, raw) -> list[dic
             results.append({"index": index, "status": outcome.status_code, "title": outcome.title,
                             "detail": str(outcome.detail), "errors": outcome.errors})
         else:
+            if outcome.content_differs:
+                body = raw[index] if isinstance(raw, list) else raw
+                quarantine_keep_differing_copy(source=system, endpoint=f"{request.path}#{index}",
+                                               content_type=content_type, raw=body, result=outcome)
             tx = outcome.transaction
             results.append({"index": index, "status": 200 if outcome.duplicate else 202,
                             "transaction_id": str(tx.pk), "correlation_id": tx.correlation_id,
-                            "duplicate": outcome.duplicate})
+                            "duplicate": outcome.duplicate, "content_differs": outcome.content_differs})
     return results
 
 

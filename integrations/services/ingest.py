@@ -3,6 +3,7 @@
 Refusals raise `Problem`; the API keeps the refused body in quarantine (`quarantine_keep`).
 """
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from integrations.doorbell import ring_router
 from integrations.models import QuarantinedMessage, System, Transaction
 from integrations.services.payloads import storable, storable_time_problem, unstorable_values
 
+logger = logging.getLogger(__name__)
+
 # Derived correlation IDs are UUIDv5 in this namespace over "plant:business key", so every message
 # about one order shares one thread even when systems do not propagate an ID.
 CORRELATION_NAMESPACE = uuid.UUID("6f1d7c52-9a57-4c1e-8f39-1b0f2a3c7d10")
@@ -30,6 +33,12 @@ EXCERPT_BYTES = 64 * 1024
 class IngestResult:
     transaction: Transaction
     duplicate: bool
+    # A copy whose content is not the first one's: not applied (the id was taken), kept for a person.
+    content_differs: bool = False
+
+    @classmethod
+    def copy_of(cls, first: Transaction, event: dict) -> "IngestResult":
+        return cls(first, duplicate=True, content_differs=first.raw_payload != event)
 
 
 def rfc3339_parse(value: str) -> datetime:
@@ -160,14 +169,14 @@ def transaction_ingest(*, source: System, event: object) -> IngestResult:
     _check_envelope(source, event)
     existing = Transaction.objects.filter(source=source, source_message_id=event["id"]).first()
     if existing:
-        return IngestResult(existing, duplicate=True)
+        return IngestResult.copy_of(existing, event)
     tx = _prepare(source, event, PlantsByCode())
     try:
         with db_transaction.atomic():
             tx.save(force_insert=True)
     except IntegrityError:
         # A copy sent at the same instant won the unique constraint; answer with its IDs.
-        return IngestResult(Transaction.objects.get(source=source, source_message_id=event["id"]), duplicate=True)
+        return IngestResult.copy_of(Transaction.objects.get(source=source, source_message_id=event["id"]), event)
     db_transaction.on_commit(ring_router)
     return IngestResult(tx, duplicate=False)
 
@@ -198,7 +207,7 @@ def transactions_ingest_batch(*, source: System, events: list, sizes: list[int] 
     for index in candidates:
         message_id = events[index]["id"]
         if message_id in stored:
-            results[index] = IngestResult(stored[message_id], duplicate=True)
+            results[index] = IngestResult.copy_of(stored[message_id], events[index])
         elif message_id in first_index:
             continue  # a copy within this batch: answered below with the first one's result
         else:
@@ -217,13 +226,32 @@ def transactions_ingest_batch(*, source: System, events: list, sizes: list[int] 
             if winners[tx.source_message_id] == tx.pk:
                 results[index] = IngestResult(tx, duplicate=False)
             else:
-                results[index] = IngestResult(Transaction.objects.get(pk=winners[tx.source_message_id]), True)
+                results[index] = IngestResult.copy_of(Transaction.objects.get(pk=winners[tx.source_message_id]),
+                                                      events[index])
         db_transaction.on_commit(ring_router)
     for index in candidates:
         if results[index] is None:  # an in-batch copy
             first = results[first_index[events[index]["id"]]]
-            results[index] = IngestResult(first.transaction, duplicate=True) if isinstance(first, IngestResult) else first
+            results[index] = (IngestResult.copy_of(first.transaction, events[index]) if isinstance(first, IngestResult)
+                              else first)
     return results
+
+
+def quarantine_keep_differing_copy(*, source: System, endpoint: str, content_type: str, raw: bytes,
+                                   result: IngestResult) -> None:
+    """Keep a resend that reused a message id with other content: it was not applied, and a person
+    decides whether it is a correction (resubmit it with a new id) or noise (discard it)."""
+    first = result.transaction
+    logger.warning("%s resent message %s with different content; not applied, kept in quarantine",
+                   source.code, first.source_message_id)
+    QuarantinedMessage.objects.create(
+        source=source, endpoint=endpoint, content_type=content_type[:200],
+        raw_body=storable(raw.decode("utf-8", errors="replace")), body_size=len(raw), http_status=200,
+        reason=f"Duplicate id with different content: {first.source_message_id} was first applied as "
+               f"transaction {first.pk}; this copy was not applied"[:300],
+        errors=[{"pointer": "/id", "detail": "already used for a message with other content; send a correction "
+                                             "with a new id"}],
+    )
 
 
 def quarantine_keep(*, source: System | None, endpoint: str, content_type: str, raw: bytes, size: int,

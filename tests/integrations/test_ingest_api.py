@@ -41,7 +41,7 @@ def test_a_new_event_is_stored_and_the_router_rung(post, django_capture_on_commi
     body = response.json()
     tx = Transaction.objects.get(pk=body["transaction_id"])
     assert body == {"transaction_id": str(tx.pk), "correlation_id": tx.correlation_id, "status": "received",
-                    "duplicate": False}
+                    "duplicate": False, "content_differs": False}
     assert (tx.source.code, tx.source_message_id, tx.business_key, tx.plant.code) == (
         "ERP-S4", event["id"], "1000000042", "1000")
     assert tx.correlation_id == derive_correlation_id("1000", "1000000042")
@@ -316,3 +316,30 @@ def test_ce_headers_without_specversion_are_told_what_is_missing(post):
     response = post(event["data"], content_type="application/json", HTTP_CE_ID="ERP-S4-1", HTTP_CE_SOURCE="ERP-S4",
                     HTTP_CE_TYPE=event["type"])
     assert "ce-specversion" in assert_problem(response, 422, "/")["errors"][0]["detail"]
+
+
+def test_a_resend_with_the_same_id_but_other_content_is_not_applied_and_is_kept(post):
+    """Idempotency keeps the first copy; a "correction" sent under the same id must not vanish silently."""
+    event = released_event("1000000042")
+    assert post(event).status_code == 202
+    same = post(event)
+    assert same.status_code == 200 and same.json()["content_differs"] is False
+    assert not QuarantinedMessage.objects.exists(), "an identical resend is plain idempotency"
+
+    changed = post({**event, "data": {**event["data"], "quantity": {"value": 99, "uom": "EA"}}})
+
+    assert changed.status_code == 200
+    assert (changed.json()["duplicate"], changed.json()["content_differs"]) == (True, True)
+    assert Transaction.objects.get().canonical_payload["quantity"]["value"] == 50, "the first copy stands"
+    kept = QuarantinedMessage.objects.get()
+    assert kept.errors[0]["pointer"] == "/id" and '"value": 99' in kept.raw_body
+
+
+def test_a_batch_flags_the_copy_that_differs(client, erp_key, plant_1000):
+    event = released_event("1000000042")
+    other = {**event, "data": {**event["data"], "material": "FG-200"}}
+    response = client.post("/api/v1/events/batch", data=json.dumps([event, event, other]),
+                           content_type="application/cloudevents-batch+json", HTTP_AUTHORIZATION=f"Bearer {erp_key}")
+    flags = [(r["status"], r["content_differs"]) for r in response.json()["results"]]
+    assert flags == [(202, False), (200, False), (200, True)]
+    assert QuarantinedMessage.objects.get().endpoint == "/api/v1/events/batch#2"
