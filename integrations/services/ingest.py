@@ -238,20 +238,18 @@ def transactions_ingest_batch(*, source: System, events: list, sizes: list[int] 
 
 
 def quarantine_keep_differing_copy(*, source: System, endpoint: str, content_type: str, raw: bytes,
-                                   result: IngestResult) -> None:
+                                   result: IngestResult) -> QuarantinedMessage:
     """Keep a resend that reused a message id with other content: it was not applied, and a person
     decides whether it is a correction (resubmit it with a new id) or noise (discard it)."""
     first = result.transaction
     logger.warning("%s resent message %s with different content; not applied, kept in quarantine",
                    source.code, first.source_message_id)
-    QuarantinedMessage.objects.create(
-        source=source, endpoint=endpoint, content_type=content_type[:200],
-        raw_body=storable(raw.decode("utf-8", errors="replace")), body_size=len(raw), http_status=200,
-        reason=f"Duplicate id with different content: {first.source_message_id} was first applied as "
-               f"transaction {first.pk}; this copy was not applied"[:300],
-        errors=[{"pointer": "/id", "detail": "already used for a message with other content; send a correction "
-                                             "with a new id"}],
-    )
+    answered = Problem(status.HTTP_200_OK, "Duplicate id with different content",
+                       f"{first.source_message_id} was first applied as transaction {first.pk}; this copy was not",
+                       [{"pointer": "/id", "detail": "already used for a message with other content; send a "
+                                                     "correction with a new id"}])
+    return quarantine_keep(source=source, endpoint=endpoint, content_type=content_type, raw=raw, size=len(raw),
+                           problem=answered)
 
 
 def quarantine_keep(*, source: System | None, endpoint: str, content_type: str, raw: bytes, size: int,

@@ -10,11 +10,10 @@ and is reprocessed by itself when a person adds the mapping
 from dataclasses import dataclass
 
 from django.db import transaction as db_transaction
-from django.utils import timezone
 
 from controltower.roles import Role
-from exceptions_queue.models import Category, ExceptionCase, Status
-from exceptions_queue.services import exception_raise
+from exceptions_queue.models import Category
+from exceptions_queue.services import exception_raise, exceptions_resolve
 from integrations.choices import CANONICAL_UOMS, MappingDomain, TransactionStatus
 from integrations.doorbell import ring_router
 from integrations.models import System, Transaction, ValueMapping
@@ -113,10 +112,8 @@ def mapping_reprocess_waiting(*, mapping: ValueMapping, actor=None) -> int:
                                                   f"{mapping.canonical_value!r} added: reprocessing")
     Transaction.objects.bulk_update(waiting, ["waiting_for", "status", "status_changed_at", "history"])
     who = getattr(actor, "username", "") or "the system"
-    ExceptionCase.objects.filter(cause_key=key, status=Status.OPEN).update(
-        status=Status.RESOLVED, resolved_at=timezone.now(), updated_at=timezone.now(),
-        resolution=f"mapping added by {who}; {len(waiting)} waiting message(s) reprocessed",
-    )
+    exceptions_resolve(cause_key=key, resolution=f"mapping added by {who}; {len(waiting)} waiting message(s) "
+                                                  "reprocessed")
     if waiting:
         db_transaction.on_commit(ring_router)
     return len(waiting)
